@@ -1,0 +1,10 @@
+"""`dimcollapse demo` (placeholder: being built)."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="(not built yet)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    raise SystemExit("dimcollapse demo: not built yet")

@@ -1,0 +1,10 @@
+"""`dimcollapse reproduce` (placeholder: being built)."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="(not built yet)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    raise SystemExit("dimcollapse reproduce: not built yet")
