@@ -23,7 +23,7 @@ from dimcollapse.errors import UserError
 def test_defaults_are_the_papers_appendix_d_recipe():
     cfg = resolve(default_config())
     assert cfg.model.backbone == "resnet50" and cfg.model.projector == "mlp"
-    assert cfg.model.sync_bn is True and cfg.model.out_dim == 128
+    assert cfg.model.sync_bn is True and cfg.model.out_dim is None
     assert cfg.optim.name == "lars" and cfg.optim.eta == 0.001 and cfg.optim.momentum == 0.9
     assert cfg.loop.batch_size == 4096 and cfg.loop.epochs == 100
     assert cfg.optim.lr == pytest.approx(4.8)  # 0.3 x 4096 / 256

@@ -55,7 +55,8 @@ class ModelConfig:
     projector: str = "mlp"  # an arm of Tables 1-2 (see dimcollapse.models.PROJECTORS)
     d0: int | None = None  # sub-vector size for directclr/lowrank/random-subvector arms
     hidden_dim: int | None = None  # projector hidden width (None: the representation size)
-    out_dim: int = 128  # projector output size (mlp, linear)
+    out_dim: int | None = None  # projector output size (None: 128 for mlp/linear, D orthogonal)
+    groups: int = 8  # number of coordinate groups of the `group` arm (official code: 8)
     sync_bn: bool = True  # BatchNorm statistics over the global batch under DDP
 
 
