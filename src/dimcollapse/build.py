@@ -1,0 +1,116 @@
+"""The only place that maps a `TrainConfig` to objects.
+
+Everything else takes plain values; this module reads the config sections and calls the
+registries: data.build_dataset, views.build_views / TwoViewBatches, models.build_backbone /
+build_projector / Encoder, losses.LOSSES, optim.param_groups / build_optimizer / warmup_cosine.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from dimcollapse.config import TrainConfig
+from dimcollapse.errors import UserError
+
+
+def build_train_dataset(cfg: TrainConfig, *, progress: bool = True):
+    """The training split (with the seeded `--train-subset`, if any). Returns an ImageDataset."""
+    from dimcollapse.data import build_dataset
+
+    d = cfg.data
+    if d.data_dir is None and not d.download:
+        raise UserError(f"no data folder given for {d.dataset}; pass --data-dir "
+                        "(e.g. --data-dir ../shared/datasets/cifar10)")
+    return build_dataset(d.dataset, d.data_dir or ".", "train", subset=d.train_subset,
+                         subset_seed=cfg.seed, download=d.download, cache_dir=d.cache_dir,
+                         progress=progress)
+
+
+def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
+                  device: torch.device, start_step: int):
+    """TwoViewBatches yielding this rank's share of each global batch, from `start_step` on."""
+    from dimcollapse.views import TwoViewBatches, build_views
+
+    batch = cfg.loop.batch_size
+    if batch % world_size:
+        raise UserError(f"--batch-size {batch} is not divisible by the {world_size} processes; "
+                        f"pass a multiple of {world_size}")
+    if batch > len(dataset):
+        raise UserError(f"--batch-size {batch} exceeds the {len(dataset)} training images; "
+                        "pass a smaller batch or a larger --train-subset")
+    views = build_views(cfg.views.preset, cfg.data.image_size)
+    return TwoViewBatches(dataset, views, batch_size=batch, seed=cfg.seed, rank=rank,
+                          world_size=world_size, device=device, start_step=start_step,
+                          num_workers=0 if dataset.resident else cfg.data.num_workers)
+
+
+def build_encoder(cfg: TrainConfig) -> nn.Module:
+    """Backbone + projector (`models.Encoder`). A --d0 beyond the representation is an error."""
+    from dimcollapse.models import Encoder, build_backbone, build_projector
+
+    m = cfg.model
+    backbone = build_backbone(m.backbone, stem=m.stem)
+    if m.d0 is not None and m.d0 > backbone.out_dim:
+        raise UserError(f"--d0 {m.d0} exceeds the representation size {backbone.out_dim} of "
+                        f"{m.backbone}; pass --d0 between 1 and {backbone.out_dim}")
+    projector = build_projector(m.projector, backbone.out_dim, d0=m.d0, hidden_dim=m.hidden_dim,
+                                out_dim=m.out_dim, seed=cfg.seed, groups=m.groups)
+    return Encoder(backbone, projector)
+
+
+def build_classifier(in_dim: int, num_classes: int) -> nn.Linear:
+    """The online linear probe on r.detach() (official code: nn.Linear(2048, 1000))."""
+    if num_classes < 2:
+        raise UserError(f"the training set has {num_classes} class(es); the online probe needs "
+                        "labels from at least 2 classes")
+    return nn.Linear(in_dim, num_classes)
+
+
+def build_loss(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(z1, z2) -> scalar, from losses.LOSSES with the configured temperature."""
+    from dimcollapse.losses import LOSSES
+
+    if cfg.loss.name not in LOSSES:
+        raise UserError(f"unknown loss {cfg.loss.name!r}; choose one of {', '.join(LOSSES)}")
+    return functools.partial(LOSSES[cfg.loss.name], temperature=cfg.loss.temperature,
+                             normalize=cfg.loss.normalize)
+
+
+def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.optim.Optimizer:
+    """Optimizer over `modules` (name -> module); biases and norms: no decay, no LARS scaling."""
+    from dimcollapse import optim
+
+    o = cfg.optim
+    groups = optim.param_groups(modules, weight_decay=o.weight_decay)
+    opt = optim.build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay,
+                                momentum=o.momentum)
+    if o.name == "lars":
+        for group in opt.param_groups:  # LARS reads its trust coefficient per group
+            group["eta"] = o.eta
+    return opt
+
+
+def schedule_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(total_steps, warmup_steps) of the schedule, from epochs or --max-steps."""
+    loop, o = cfg.loop, cfg.optim
+    total = loop.max_steps if loop.max_steps is not None else loop.epochs * steps_per_epoch
+    if o.warmup_steps is not None:
+        warmup = o.warmup_steps
+    else:
+        warmup = int(math.floor(o.warmup_epochs * steps_per_epoch))
+    return total, min(warmup, total)
+
+
+def build_schedule(cfg: TrainConfig, *, total_steps: int, warmup_steps: int
+                   ) -> Callable[[int], float]:
+    """lr(step): linear warm-up from 0, then cosine to final_lr_ratio x lr (Appendix D)."""
+    from dimcollapse.optim import warmup_cosine
+
+    o = cfg.optim
+    return functools.partial(warmup_cosine, total_steps=total_steps, warmup_steps=warmup_steps,
+                             base_lr=o.lr, final_lr=o.lr * o.final_lr_ratio)

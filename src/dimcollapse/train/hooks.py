@@ -1,0 +1,89 @@
+"""Monitors that run inside the training loop: the online probe's bookkeeping and the spectrum.
+
+Online probe: a linear classifier on r.detach() of view 1, trained jointly with its
+cross-entropy added to the loss (official code; SPEC §4); it reads labels only for this
+monitor, never for the representation (the detach stops its gradient at r).
+
+Spectrum hook: every `every_steps` steps, the covariance spectrum (Eqn 1, on L2-normalised
+vectors as the paper's figures) of r and of z over the training views of view 1 of the last
+`window_steps` steps, pooled over all ranks with the streaming accumulator; it logs RankMe and
+the number of collapsed dimensions. It measures the model as it moves through the window, so it
+is a monitor; `dimcollapse spectrum` measures a checkpoint on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def probe_loss_and_correct(logits: torch.Tensor, target: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy (mean over rows) and the number of top-1 hits. Shape: (b, C), (b,)."""
+    logits = logits.float()
+    loss = F.cross_entropy(logits, target)
+    correct = (logits.argmax(dim=1) == target).sum()
+    return loss, correct
+
+
+def default_window_steps(dim: int, global_batch: int, every_steps: int) -> int:
+    """Enough steps that the pooled sample count is at least twice the dimension."""
+    return max(1, min(every_steps, math.ceil(2 * dim / global_batch)))
+
+
+class SpectrumHook:
+    """Pools r and z over windows of steps and summarises their spectra at the window's end.
+
+    A measurement happens after the step whose completed-step count c is a multiple of
+    `every_steps`, and after the last step; the window is the `window_steps` steps up to it.
+    """
+
+    def __init__(self, *, every_steps: int, window_steps: int, total_steps: int,
+                 device: torch.device):
+        self.every = every_steps
+        self.window = max(1, min(window_steps, every_steps)) if every_steps else 0
+        self.total = total_steps
+        self.device = device
+        self._acc: dict[str, Any] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.every > 0
+
+    def in_window(self, completed: int) -> bool:
+        """True when the step that brings the count to `completed` is pooled."""
+        if not self.enabled:
+            return False
+        to_next = (-completed) % self.every  # steps from `completed` to the next measurement
+        return to_next < self.window or self.total - completed < self.window
+
+    def is_measurement(self, completed: int) -> bool:
+        return self.enabled and (completed % self.every == 0 or completed == self.total)
+
+    def update(self, r: torch.Tensor, z: torch.Tensor) -> None:
+        """Add a batch. Shape: r (b, D), z (b, d) or (b, groups, k) (flattened to groups*k)."""
+        from dimcollapse.spectrum import SpectrumAccumulator
+
+        batch = {"r": r.detach().float(), "z": z.detach().flatten(1).float()}
+        if self._acc is None:
+            self._acc = {k: SpectrumAccumulator(v.shape[1], normalize=True, device=self.device)
+                         for k, v in batch.items()}
+        for k, v in batch.items():
+            self._acc[k].update(v)
+
+    def summary(self) -> dict[str, Any]:
+        """Merge ranks, summarise, reset. Keys: rankme_r, collapsed_dims_r, rankme_z, ... ."""
+        if self._acc is None:
+            return {}
+        out: dict[str, Any] = {}
+        for key, acc in self._acc.items():
+            acc.all_reduce_()
+            s = acc.summary()
+            out[f"rankme_{key}"] = float(s["rankme"])
+            out[f"collapsed_dims_{key}"] = int(s["collapsed_dims"])
+            out["spectrum_samples"] = int(s["n"])
+        self._acc = None
+        return out

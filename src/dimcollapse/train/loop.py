@@ -1,0 +1,281 @@
+"""The pretraining loop: build from a config, run the steps, log, checkpoint, resume, stop.
+
+`run_training(out_dir, preset=..., overrides=..., resume=...)` is what `dimcollapse train`
+calls; `train(cfg, out_dir)` runs an already resolved config. Under `torchrun` every process runs
+the same code: torch.distributed starts from the environment, each rank takes its contiguous
+chunk of every global batch, gradients are averaged by DDP, and only rank 0 writes files.
+
+Resume exactness: batches and views are a pure function of (seed, step) and the stochastic
+projectors of (seed, step), so restoring weights, optimizer state, loss scaler and step makes
+the continued run take exactly the steps the uninterrupted one would (bit-exact on CPU).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dimcollapse import build, distributed
+from dimcollapse.config import TrainConfig, config_to_dict, resolve
+from dimcollapse.optim import set_lr
+from dimcollapse.runinfo import run_metadata
+from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from dimcollapse.train.hooks import SpectrumHook, default_window_steps
+from dimcollapse.train.metrics import IntervalMeter
+from dimcollapse.train.precision import resolve_device, resolve_precision
+from dimcollapse.train.run_folder import RunFolder, plan_run
+from dimcollapse.train.signals import StopRequest
+from dimcollapse.train.step import SSLModel, apply_update, forward_backward
+
+
+class TrainingFailed(Exception):
+    """A run stopped abnormally; the message is one line saying what happened and what to do."""
+
+
+class LossNotFinite(TrainingFailed):
+    """The loss became NaN or Inf; no checkpoint was written for that step."""
+
+
+class PeerLost(TrainingFailed):
+    """Another process of a distributed run died or stopped answering."""
+
+
+@dataclass
+class TrainResult:
+    """How a call to `train` ended: status complete | interrupted | already-complete."""
+
+    status: str
+    step: int
+    total_steps: int
+    run_dir: Path
+    checkpoint: Path | None
+    signum: int | None = None
+    last_record: dict[str, Any] = field(default_factory=dict)
+
+
+def run_training(out_dir, *, preset: str | None = None, overrides: dict | None = None,
+                 resume=None, quiet: bool = False) -> TrainResult:
+    """Plan the run (preset + overrides, or resume from the folder's checkpoint) and train."""
+    cfg, ckpt = plan_run(out_dir, preset=preset, overrides=overrides, resume=resume)
+    return train(cfg, out_dir, checkpoint=ckpt, quiet=quiet)
+
+
+def train(cfg: TrainConfig, out_dir, *, checkpoint=None, quiet: bool = False) -> TrainResult:
+    """Pretrain with `cfg`, writing the run folder `out_dir`; continue from `checkpoint` if given.
+
+    Starts (and afterwards stops) torch.distributed from torchrun's environment unless a
+    process group already exists. Raises LossNotFinite, PeerLost, or UserError for bad input.
+    """
+    owns_group = not torch.distributed.is_initialized()
+    info = distributed.init_from_env()
+    try:
+        return _Run(resolve(cfg), Path(out_dir), info, quiet).execute(checkpoint)
+    except RuntimeError as err:
+        if info.world_size > 1 and _is_comm_error(err):
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else repr(err)
+            raise PeerLost(f"rank {info.rank}: another process of this {info.world_size}-process "
+                           f"run died or stopped answering ({first}); see its log, then rerun "
+                           "the same command to resume from the last checkpoint") from err
+        raise
+    finally:
+        if owns_group:
+            distributed.shutdown()
+
+
+def _is_comm_error(err: BaseException) -> bool:
+    if isinstance(err, getattr(torch.distributed, "DistError", ())):
+        return True
+    text = str(err).lower()
+    return any(w in text for w in ("gloo", "nccl", "connection", "timed out", "timeout", "peer"))
+
+
+class _Run:
+    """State of one `train` call (built objects, run folder, meters)."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, info, quiet: bool):
+        self.cfg, self.info = cfg, info
+        self.device = resolve_device(cfg.loop.device, info.device)
+        self.precision = resolve_precision(cfg.loop.precision, self.device)
+        self.folder = RunFolder(out_dir, writer=info.is_main)
+        self.quiet = quiet
+        self.show_bar = not quiet and info.is_main and sys.stderr.isatty()
+        self.metadata = run_metadata()
+
+    # -- setup -----------------------------------------------------------------------------
+    def execute(self, checkpoint) -> TrainResult:
+        cfg, info = self.cfg, self.info
+        ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
+        start = int(ckpt["step"]) if ckpt else 0
+        dataset = build.build_train_dataset(cfg, progress=self.show_bar)
+        self.batches = build.build_batches(cfg, dataset, rank=info.rank,
+                                           world_size=info.world_size, device=self.device,
+                                           start_step=start)
+        self.steps_per_epoch = self.batches.steps_per_epoch
+        self.total, self.warmup = build.schedule_steps(cfg, self.steps_per_epoch)
+        if start >= self.total:
+            self._say(f"run in {self.folder.path} is already complete ({start} steps)")
+            return TrainResult("already-complete", start, self.total, self.folder.path,
+                               Path(checkpoint))
+        self._build_model(len(dataset.classes), ckpt)
+        self.folder.create()
+        self.folder.write_config(cfg)
+        self.folder.truncate_metrics(start)
+        starts = self.folder.read_run().get("starts", []) if ckpt else []
+        starts.append({"step": start, "utc": self.metadata["utc"],
+                       "command": self.metadata["command"]})
+        self.folder.update_run(**self.metadata, status="running", world_size=info.world_size,
+                               device=str(self.device), precision=self.precision.name,
+                               total_steps=self.total, warmup_steps=self.warmup,
+                               steps_per_epoch=self.steps_per_epoch, train_images=len(dataset),
+                               num_classes=len(dataset.classes), starts=starts)
+        self._say(f"{cfg.model.backbone}/{cfg.model.projector} on {cfg.data.dataset} "
+                  f"({len(dataset)} images): steps {start}->{self.total} of "
+                  f"{cfg.loop.batch_size} pairs, {cfg.optim.name} lr {cfg.optim.lr:g}, "
+                  f"{self.precision.name} on {self.device}, {info.world_size} process(es); "
+                  f"run folder {self.folder.path}")
+        return self._loop(start)
+
+    def _build_model(self, num_classes: int, ckpt: dict | None) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        encoder = build.build_encoder(cfg)
+        classifier = build.build_classifier(encoder.backbone.out_dim, num_classes)
+        if ckpt:
+            encoder.backbone.load_state_dict(ckpt["backbone"])
+            encoder.projector.load_state_dict(ckpt["projector"])
+            classifier.load_state_dict(ckpt["classifier"])
+            restore_rng(ckpt.get("rng", {}))
+        model = SSLModel(encoder, classifier)
+        if self.info.world_size > 1 and cfg.model.sync_bn:
+            model = distributed.convert_sync_bn(model, device_type=self.device.type)
+        model.to(self.device)
+        if cfg.loop.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.encoder, self.classifier, self.model = encoder, classifier, model
+        self.optimizer = build.build_optimizer(cfg, {"backbone": encoder.backbone,
+                                                     "projector": encoder.projector,
+                                                     "classifier": classifier})
+        self.scaler = (torch.amp.GradScaler(self.device.type)
+                       if self.precision.needs_scaler else None)
+        if ckpt:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scaler is not None and ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+        self.ddp = model
+        if self.info.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.loss_fn = build.build_loss(cfg)
+        self.schedule = build.build_schedule(cfg, total_steps=self.total,
+                                             warmup_steps=self.warmup)
+        loop = cfg.loop
+        window = loop.spectrum_window_steps or default_window_steps(
+            encoder.backbone.out_dim, loop.batch_size, max(loop.spectrum_every_steps, 1))
+        self.hook = SpectrumHook(every_steps=loop.spectrum_every_steps, window_steps=window,
+                                 total_steps=self.total, device=self.device)
+
+    # -- the steps -------------------------------------------------------------------------
+    def _loop(self, start: int) -> TrainResult:
+        from tqdm import tqdm
+
+        loop = self.cfg.loop
+        meter, record, t0 = IntervalMeter(), {}, time.perf_counter()
+        bar = tqdm(total=self.total, initial=start, disable=not self.show_bar, unit="step",
+                   dynamic_ncols=True, file=sys.stderr)
+        log = self.folder.open_metrics()
+        batches = iter(self.batches)
+        try:
+            with StopRequest() as stop:
+                for step in range(start, self.total):
+                    batch = next(batches)
+                    lr = self.schedule(step)
+                    set_lr(self.optimizer, lr)
+                    self.encoder.set_step(step)
+                    stats, r1, z1 = forward_backward(
+                        self.ddp, batch.view1, batch.view2, batch.target, loss_fn=self.loss_fn,
+                        precision=self.precision, optimizer=self.optimizer, scaler=self.scaler,
+                        stop_requested=stop.requested, channels_last=loop.channels_last)
+                    done = step + 1
+                    if not stats.finite:
+                        self._diverged(done, stats.loss, lr)
+                    apply_update(self.optimizer, self.scaler)
+                    meter.add(loss=stats.loss, probe_loss=stats.probe_loss,
+                              correct=stats.correct, count=stats.count, images=int(stats.count))
+                    if self.hook.in_window(done):
+                        self.hook.update(r1, z1)
+                    spectrum = self.hook.summary() if self.hook.is_measurement(done) else {}
+                    if done % loop.log_every_steps == 0 or done == self.total or spectrum:
+                        record = meter.record(step=done, steps_per_epoch=self.steps_per_epoch,
+                                              loss=stats.loss, lr=lr,
+                                              time_s=time.perf_counter() - t0) | spectrum
+                        if log is not None:
+                            log.write(_json_line(record))
+                        meter = IntervalMeter()
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{stats.loss:.4f}", lr=f"{lr:.3g}",
+                                    img_s=f"{meter.images_per_s():.0f}", refresh=False)
+                    if stats.stop:
+                        path = self._checkpoint(done, self.folder.last)
+                        self.folder.update_run(status="interrupted", step=done)
+                        self._say(f"stopped by signal at step {done}; wrote {path}; rerun the "
+                                  "same command to resume")
+                        return TrainResult("interrupted", done, self.total, self.folder.path,
+                                           path, stop.signum, record)
+                    every = loop.checkpoint_every_steps
+                    if every and done % every == 0 and done < self.total:
+                        self._checkpoint(done, self.folder.last)
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+        path = self._checkpoint(self.total, self.folder.final)
+        if self.info.is_main and self.folder.last.exists():
+            self.folder.last.unlink()
+        self.folder.update_run(status="complete", step=self.total, final=record,
+                               wall_s=round(time.perf_counter() - t0, 2))
+        self._say(f"done: step {self.total}, loss {record.get('loss', float('nan')):.4f}, "
+                  f"probe_acc {record.get('probe_acc', float('nan')):.3f}; wrote {path}")
+        return TrainResult("complete", self.total, self.total, self.folder.path, path,
+                           None, record)
+
+    def _checkpoint(self, step: int, path: Path) -> Path:
+        if self.info.is_main:
+            save_checkpoint(path, {
+                "backbone": self.encoder.backbone.state_dict(),
+                "projector": self.encoder.projector.state_dict(),
+                "classifier": self.classifier.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "step": step,
+                "total_steps": self.total,
+                "config": config_to_dict(self.cfg),
+                "rng": capture_rng(),
+                "git_sha": self.metadata["git_sha"],
+                "metadata": self.metadata,
+            })
+        distributed.barrier()
+        return path
+
+    def _diverged(self, step: int, loss: float, lr: float) -> None:
+        good = self.folder.latest_checkpoint()
+        where = (f"the last good checkpoint is {good}" if good is not None
+                 else "no checkpoint was written yet")
+        self.folder.update_run(status="diverged", step=step)
+        raise LossNotFinite(f"loss is {loss} at step {step} (lr {lr:.4g}); stopped without "
+                            f"saving, {where}; try a lower --lr, a longer warm-up or "
+                            "--precision fp32 in a new --out folder")
+
+    def _say(self, message: str) -> None:
+        if self.info.is_main and not self.quiet:
+            print(f"dimcollapse train: {message}", file=sys.stderr, flush=True)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record) + "\n"

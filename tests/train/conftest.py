@@ -1,0 +1,8 @@
+import pytest
+from trainhelpers import make_tree
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """A 4-class, 48-image tree of 16x16 JPEGs under tmp_path/data."""
+    return make_tree(tmp_path / "data")
