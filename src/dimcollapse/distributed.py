@@ -221,7 +221,8 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
             return super().forward(input)
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        x = input.float()
+        # Statistics in float32 at least (bf16/fp16 inputs under autocast), float64 kept.
+        x = input if input.dtype == torch.float64 else input.float()
         # The element count per channel carries no gradient; float64 keeps it exact.
         count_t = torch.tensor([x.numel() // x.shape[1]], dtype=torch.float64, device=x.device)
         dist.all_reduce(count_t)
