@@ -1,0 +1,81 @@
+"""Run a toy experiment and write its files: `<name>.json` (the numbers; a pure function of
+config and seed, so equal seeds give byte-identical files), `<name>.meta.json` (provenance:
+command, git sha, versions, time) and the PNG figures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from dimcollapse.runinfo import run_metadata, write_json
+from dimcollapse.toy import figures
+from dimcollapse.toy.depth import DepthConfig, run_depth
+from dimcollapse.toy.implicit_reg import ImplicitRegConfig, run_implicit_reg
+from dimcollapse.toy.strong_aug import StrongAugConfig, run_strong_aug
+from dimcollapse.toy.verify import run_checks
+
+# experiment -> (json name, [(png name, figure function)])
+FILES = {
+    "strong-aug": ("strong_aug.json", [("strong_aug.png", figures.strong_aug_figure)]),
+    "implicit-reg": ("implicit_reg.json",
+                     [("implicit_reg_alignment.png", figures.alignment_figure),
+                      ("implicit_reg_trajectories.png", figures.trajectories_figure)]),
+    "depth": ("depth.json", [("depth.png", figures.depth_figure)]),
+    "verify": ("verify.json", []),
+}
+
+
+def _write(name: str, result: dict, out_dir: Path) -> list[Path]:
+    json_name, pngs = FILES[name]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / json_name, result)
+    write_json(out_dir / json_name.replace(".json", ".meta.json"),
+               {"experiment": name, "config": result.get("config"), **run_metadata()})
+    # figures are drawn from the file as written, exactly what a later reader sees
+    loaded = json.loads((out_dir / json_name).read_text())
+    for png, draw in pngs:
+        draw(loaded, out_dir / png)
+    return [out_dir / json_name] + [out_dir / p for p, _ in pngs]
+
+
+def strong_aug(cfg: StrongAugConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    return _write("strong-aug", run_strong_aug(cfg, progress=progress), out_dir)
+
+
+def implicit_reg(cfg: ImplicitRegConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    return _write("implicit-reg", run_implicit_reg(cfg, progress=progress), out_dir)
+
+
+def depth(cfg: DepthConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    return _write("depth", run_depth(cfg, progress=progress), out_dir)
+
+
+def verify(seed: int, out_dir: Path | None) -> dict:
+    """Run the theory checks; write verify.json when out_dir is given. Returns the result."""
+    result = {"experiment": "verify", "config": {"seed": seed}, "checks": run_checks(seed)}
+    result["passed"] = all(c["passed"] for c in result["checks"])
+    if out_dir is not None:
+        _write("verify", result, out_dir)
+    return result
+
+
+def run_all(out_dir: Path, *, seed: int = 0, steps: int | None = None, loss: str = "paper",
+            reduction: str = "mean", progress: bool = True,
+            log: Callable[[str], None] = lambda s: None) -> dict:
+    """strong-aug, implicit-reg and depth with paper settings (steps overridable), then verify.
+    Returns {"files": [...], "verify_passed": bool}."""
+    kw = {"seed": seed, "loss": loss, "reduction": reduction}
+    if steps is not None:
+        kw["steps"] = steps
+    files = []
+    for name, fn, cfg in (("strong-aug", strong_aug, StrongAugConfig(**kw)),
+                          ("implicit-reg", implicit_reg, ImplicitRegConfig(**kw)),
+                          ("depth", depth, DepthConfig(**kw))):
+        log(f"{name} ...")
+        files += fn(cfg, out_dir, progress=progress)
+    log("verify ...")
+    res = verify(seed, out_dir)
+    files.append(out_dir / FILES["verify"][0])
+    return {"files": files, "verify_passed": res["passed"]}
