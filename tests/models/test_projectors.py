@@ -221,3 +221,10 @@ def test_encoder_returns_r_and_z():
     keys = set(enc.state_dict())
     assert {k.split(".")[0] for k in keys} == {"backbone"}
     enc.set_step(4)
+
+
+def test_lowrank_loss_equals_infonce_of_a_fixed_d0_projection():
+    # U has orthonormal columns, so the loss sees only V[:, :d0]^T r (docs/methods.md).
+    proj = build_projector("lowrank", D, d0=12, seed=5)
+    r1, r2 = _r(seed=1), _r(seed=2)
+    torch.testing.assert_close(infonce(proj(r1), proj(r2)), infonce(r1 @ proj.v, r2 @ proj.v))
