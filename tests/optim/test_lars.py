@@ -173,6 +173,12 @@ def test_param_groups_from_named_modules_dedupes_and_skips_frozen():
     assert [g["weight_decay"] for g in groups] == [1e-6, 0.0]
 
 
+def test_build_optimizer_passes_eta_to_lars():
+    opt = build_optimizer("lars", [nn.Parameter(torch.zeros(2, 2))], lr=1.0, weight_decay=0.0,
+                          eta=0.02)
+    assert isinstance(opt, LARS) and opt.param_groups[0]["eta"] == 0.02
+
+
 def test_unknown_optimizer_is_a_user_error():
     from dimcollapse.errors import UserError
 

@@ -49,15 +49,15 @@ def param_groups(
     return [g for g in (decay, keep) if g["params"]]
 
 
-def _lars(groups, lr, weight_decay, momentum):
-    return LARS(groups, lr=lr, weight_decay=weight_decay, momentum=momentum)
+def _lars(groups, lr, weight_decay, momentum, eta):
+    return LARS(groups, lr=lr, weight_decay=weight_decay, momentum=momentum, eta=eta)
 
 
-def _sgd(groups, lr, weight_decay, momentum):
+def _sgd(groups, lr, weight_decay, momentum, eta):
     return torch.optim.SGD(groups, lr=lr, weight_decay=weight_decay, momentum=momentum)
 
 
-def _adamw(groups, lr, weight_decay, momentum):
+def _adamw(groups, lr, weight_decay, momentum, eta):
     # momentum does not apply (Adam's betas keep torch's defaults, 0.9 and 0.999).
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
 
@@ -76,11 +76,13 @@ def build_optimizer(
     lr: float,
     weight_decay: float,
     momentum: float = 0.9,
+    eta: float = 0.001,
 ) -> torch.optim.Optimizer:
     """`name` in OPTIMIZERS (lars | sgd | adamw) over `groups` (from `param_groups`, or plain
     parameters). A group's own `weight_decay` wins over the `weight_decay` argument, which is
     the default for groups that do not set one; LARS also reads each group's `lars_exclude`.
-    `momentum` is used by lars and sgd (the paper: 0.9)."""
+    `momentum` is used by lars and sgd (the paper: 0.9); `eta`, the LARS trust coefficient
+    (the paper: 0.001), by lars only."""
     if name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](groups, lr, weight_decay, momentum)
+    return OPTIMIZERS[name](groups, lr, weight_decay, momentum, eta)
