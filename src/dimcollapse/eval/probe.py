@@ -1,0 +1,248 @@
+"""Linear probe: L2-regularised multinomial logistic regression on frozen, standardised features.
+
+The paper measures representation quality by a linear classifier on the frozen backbone output r
+(Section 6, Table 1; Appendix F probes the sub-vector r[:, :d0]: pass `x[:, :d0]`). The official
+code trains it by SGD for 100 epochs; on cached features the same convex problem is solved to
+convergence in seconds by full-batch L-BFGS, as in SimCLR's and Kornblith et al.'s (2019)
+linear evaluation. The objective, with X standardised by the train split's mean and std, is
+
+    F(W, b) = (1/N) sum_i [logsumexp(W x_i + b) - (W x_i + b)_{y_i}] + (l2 / 2) ||W||_F^2
+
+(mean cross-entropy; the bias is not penalised). It equals scikit-learn's `LogisticRegression`
+objective divided by C * N, so `C = 1 / (l2 * N)` gives the same minimiser. F is strictly convex
+in W for l2 > 0; the solver stops when max |dF| <= tol, and the result reports whether it got
+there (`converged`), after how many iterations, and the final gradient norm.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dimcollapse.errors import UserError
+from dimcollapse.eval._inputs import as_features, as_labels, check_same_dim, topk_correct
+from dimcollapse.eval._lbfgs import minimize_lbfgs
+
+# Default L2 strength on the mean loss (= scikit-learn C = 1/(l2 N); C = 0.2 at N = 50,000).
+# Chosen with `select_l2` on held-out train data; docs/evaluation.md gives the measurements.
+DEFAULT_L2 = 1e-4
+# Grid searched by `select_l2` (powers of ten around the default).
+DEFAULT_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """x -> (x - mean) / scale, with mean and scale (float64, shape (d,)) from the train split."""
+
+    mean: Tensor
+    scale: Tensor
+
+    def __call__(self, x: Tensor, dtype: torch.dtype | None = None, chunk_rows: int = 8192):
+        """Shape: (n, d) -> (n, d) of `dtype` (default x's). Computed in float64 by chunks, so a
+        large mean does not cancel away the signal in float32."""
+        out = torch.empty(x.shape, dtype=dtype or x.dtype, device=x.device)
+        mean, scale = self.mean.to(x.device), self.scale.to(x.device)
+        for i in range(0, x.shape[0], chunk_rows):
+            out[i : i + chunk_rows] = (x[i : i + chunk_rows].to(torch.float64) - mean) / scale
+        return out
+
+
+def fit_standardizer(x: Tensor, *, chunk_rows: int = 8192) -> Standardizer:
+    """Per-feature mean and population std (ddof 0) of `x`, accumulated in float64 by chunks.
+
+    Shape: (N, d) -> Standardizer with (d,) float64 tensors. Two passes (mean, then centred
+    squares) for accuracy without a float64 copy of x. A feature whose std is zero up to float
+    resolution (<= 1e-7 * the largest std) keeps scale 1: a dead (collapsed) coordinate, common
+    in collapsed representations, then stays a constant 0 instead of blowing up.
+    """
+    n = x.shape[0]
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for i in range(0, n, chunk_rows):
+        total += x[i : i + chunk_rows].to(torch.float64).sum(dim=0)
+    mean = total / n
+    sq = torch.zeros_like(total)
+    for i in range(0, n, chunk_rows):
+        sq += (x[i : i + chunk_rows].to(torch.float64) - mean).pow_(2).sum(dim=0)
+    std = (sq / n).sqrt_()
+    dead = std <= 1e-7 * std.max().clamp_min(torch.finfo(torch.float64).tiny)
+    return Standardizer(mean=mean, scale=torch.where(dead, torch.ones_like(std), std))
+
+
+def probe_objective(
+    weight: Tensor, bias: Tensor, x: Tensor, y: Tensor, l2: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """F(W, b) above and its analytic gradient.
+
+    Shapes: weight (C, d), bias (C,), x (N, d), y (N,) int -> (loss () float64, grad_w (C, d),
+    grad_b (C,)). dF/dlogits = (softmax - onehot) / N, so dF/dW = G^T X + l2 W, dF/db = sum G.
+    The loss is summed in float64 so that line-search comparisons are not limited by float32
+    summation error.
+    """
+    logits = torch.addmm(bias, x, weight.t())
+    logp = torch.log_softmax(logits, dim=1)
+    n = x.shape[0]
+    nll = -logp.gather(1, y[:, None]).to(torch.float64).sum() / n
+    loss = nll + 0.5 * l2 * weight.to(torch.float64).pow(2).sum()
+    g = logp.exp_()
+    g[torch.arange(n, device=x.device), y] -= 1.0
+    g /= n
+    grad_w = torch.addmm(weight, g.t(), x, beta=l2)
+    return loss, grad_w, g.sum(dim=0)
+
+
+def curvature_preconditioner(
+    x: Tensor, l2: float, num_classes: int, *, max_rows: int = 16384
+) -> Tensor:
+    """T = (S / C + l2 I)^(-1/2), S = x^T x / n on an evenly strided subset of <= max_rows rows.
+
+    Shape: (N, d) standardised features -> (d, d) symmetric, in x's dtype. At W = 0 the Hessian
+    of F is (I - 11^T / C) / C (x) S + l2 I, so in the variables W~ = W T^(-1) (W = W~ T) it is
+    close to the identity: L-BFGS's first steps are then nearly Newton steps, instead of
+    crawling along the small-variance directions of correlated features. The subset only has to
+    estimate S roughly; the minimiser does not depend on T.
+    """
+    stride = max(1, -(-x.shape[0] // max_rows))
+    xs = x[::stride].to(torch.float64)
+    s = xs.t() @ xs / xs.shape[0]
+    evals, evecs = torch.linalg.eigh(s)
+    inv_sqrt = (evals.clamp_min(0.0) / num_classes + l2).rsqrt()
+    return ((evecs * inv_sqrt) @ evecs.t()).to(x.dtype)
+
+
+@dataclass
+class ProbeResult:
+    """Outcome of `linear_probe`. Accuracies are in percent (0-100) on the test split."""
+
+    top1: float
+    top5: float
+    train_top1: float
+    l2: float
+    iterations: int
+    func_evals: int
+    converged: bool
+    stop_reason: str  # "tol" | "max_iter" | "stalled" (no further decrease at working precision)
+    grad_max_abs: float  # max |dF| at the returned solution
+    loss: float  # F at the returned solution (includes the L2 term)
+    tol: float
+    max_iter: int
+    n_train: int
+    n_test: int
+    dim: int
+    num_classes: int
+    dtype: str
+    seconds: float
+    weight: Tensor = field(repr=False)  # (C, d), acts on standardised features
+    bias: Tensor = field(repr=False)  # (C,)
+    standardizer: Standardizer = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (no tensors)."""
+        keys = [
+            "top1", "top5", "train_top1", "l2", "iterations", "func_evals", "converged",
+            "stop_reason", "grad_max_abs", "loss", "tol", "max_iter", "n_train", "n_test", "dim",
+            "num_classes", "dtype", "seconds",
+        ]
+        d = {k: getattr(self, k) for k in keys}
+        d.update(accuracy_unit="percent", solver="lbfgs-strong-wolfe", objective=(
+            "mean cross-entropy + l2/2 ||W||^2 on train-standardised features"))
+        return d
+
+    def predict_scores(self, x: Tensor) -> Tensor:
+        """Class scores (logits) for raw (unstandardised) features. Shape: (n, d) -> (n, C)."""
+        xs = self.standardizer(torch.as_tensor(x), self.weight.dtype)
+        return torch.addmm(self.bias, xs, self.weight.t())
+
+
+def linear_probe(
+    train_x,
+    train_y,
+    test_x,
+    test_y,
+    *,
+    l2: float = DEFAULT_L2,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    num_classes: int | None = None,
+    history_size: int = 20,
+    precondition: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> ProbeResult:
+    """Fit the L2-regularised multinomial logistic regression above; score top-1/top-5 on test.
+
+    Shapes: train_x (N, d), train_y (N,), test_x (M, d), test_y (M,); numpy or torch, any float
+    dtype. Features are standardised with the train split's statistics (`fit_standardizer`),
+    applied to both splits. For Appendix F's sub-vector probe pass `train_x[:, :d0]` etc.
+
+    Solver: full-batch L-BFGS (`history_size` pairs, Armijo backtracking) from W = 0, b = 0,
+    preconditioned by `curvature_preconditioner` (`precondition=False` turns that off), run
+    until max |dF/dW|, |dF/db| <= `tol` (the gradient of F itself, the same test as
+    scikit-learn's lbfgs `tol`) or `max_iter` iterations. The gradient is analytic
+    (`probe_objective`): one evaluation is two (N, d) x (d, C) products. Deterministic: no random
+    draws; same inputs and thread count give the same bits. float32 (default) is about twice as
+    fast as float64 and reaches tol = 1e-4 on standardised features; float64 goes further.
+    """
+    if not (l2 > 0 and math.isfinite(l2)):
+        raise UserError(f"l2 = {l2}: pass a positive regularisation strength (default 1e-4)")
+    if max_iter < 1 or not tol > 0:
+        raise UserError(f"max_iter = {max_iter}, tol = {tol}: pass max_iter >= 1 and tol > 0")
+    t0 = time.perf_counter()
+    in_dtype = torch.float64 if _is_float64(train_x) else dtype
+    xtr = as_features(train_x, "train features", device=device, dtype=in_dtype)
+    xte = as_features(test_x, "test features", device=device, dtype=in_dtype)
+    check_same_dim(xtr, xte, "linear probe")
+    ytr = as_labels(train_y, "train labels", xtr.shape[0], device=device)
+    yte = as_labels(test_y, "test labels", xte.shape[0], device=device)
+    top_label = int(max(ytr.max(), yte.max()))
+    c = num_classes or top_label + 1
+    if top_label >= c:
+        raise UserError(f"labels go up to {top_label} but num_classes = {c}: pass a larger value")
+    std = fit_standardizer(xtr)
+    xtr, xte = std(xtr, dtype), std(xte, dtype)
+    n, d = xtr.shape
+
+    # Optimise over theta = [W~ (C*d), b~ (C)] with W = W~ T, b = sqrt(C) b~ (see
+    # curvature_preconditioner: both blocks then have curvature ~ 1 at the start).
+    t_mat = (
+        curvature_preconditioner(xtr, l2, c)
+        if precondition
+        else torch.eye(d, dtype=dtype, device=device)
+    )
+    b_scale = math.sqrt(c) if precondition else 1.0
+
+    def unpack(theta: Tensor) -> tuple[Tensor, Tensor]:
+        return theta[: c * d].view(c, d) @ t_mat, b_scale * theta[c * d :]
+
+    def fun(theta: Tensor) -> tuple[float, Tensor, float]:
+        w, b = unpack(theta)
+        loss, gw, gb = probe_objective(w, b, xtr, ytr, l2)
+        stat = float(torch.maximum(gw.abs().max(), gb.abs().max()))
+        return float(loss), torch.cat([(gw @ t_mat).reshape(-1), b_scale * gb]), stat
+
+    out = minimize_lbfgs(
+        fun, torch.zeros(c * d + c, dtype=dtype, device=device), tol=tol, max_iter=max_iter,
+        history_size=history_size,
+    )
+    w, b = unpack(out.x)
+    train_top1 = topk_correct(torch.addmm(b, xtr, w.t()), ytr, 1) / n
+    test_scores = torch.addmm(b, xte, w.t())
+    top1 = topk_correct(test_scores, yte, 1) / len(yte)
+    top5 = topk_correct(test_scores, yte, 5) / len(yte)
+    return ProbeResult(
+        top1=100.0 * top1, top5=100.0 * top5, train_top1=100.0 * train_top1, l2=float(l2),
+        iterations=out.iterations, func_evals=out.func_evals, converged=out.stop_reason == "tol",
+        stop_reason=out.stop_reason, grad_max_abs=out.stat, loss=out.f, tol=float(tol),
+        max_iter=int(max_iter), n_train=n, n_test=len(yte), dim=d, num_classes=c,
+        dtype=str(dtype).removeprefix("torch."), seconds=time.perf_counter() - t0,
+        weight=w, bias=b, standardizer=std,
+    )
+
+
+def _is_float64(x) -> bool:
+    return getattr(x, "dtype", None) in (torch.float64, np.float64)
+
