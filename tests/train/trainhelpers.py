@@ -78,3 +78,74 @@ def run_cli(args: list[str], *, timeout: float = 120, env=None) -> subprocess.Co
     return subprocess.run([sys.executable, "-m", "dimcollapse", "train", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env=env or cli_env())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_step_worker(rank: int, world: int, port: int, cases: dict, out_dir: str,
+                    steps: int) -> None:
+    """Drive the loop's own parts for `steps` steps of each case {name: overrides}.
+
+    Rank 0 first runs every case alone, without a process group (the reference), saving
+    out_dir/one-NAME.pt; then all `world` ranks run each case under gloo and rank 0 saves
+    out_dir/two-NAME.pt. Each file: a list of per-step loss, probe stats and gradients."""
+    import torch
+
+    from dimcollapse import distributed
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        os.environ.pop(k, None)
+    torch.set_num_threads(1)
+    if rank == 0:
+        for name, over in cases.items():
+            torch.save(_drive(over, steps, distributed.init_from_env()), f"{out_dir}/one-{name}.pt")
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    info = distributed.init_from_env(timeout_s=300)
+    for name, over in cases.items():
+        records = _drive(over, steps, info)
+        if info.is_main:
+            torch.save(records, f"{out_dir}/two-{name}.pt")
+    distributed.shutdown()
+
+
+def _drive(over: dict, steps: int, info) -> list[dict]:
+    import torch
+
+    from dimcollapse import build
+    from dimcollapse.config import apply_overrides, default_config, resolve
+    from dimcollapse.optim import set_lr
+    from dimcollapse.train.parts import assemble
+    from dimcollapse.train.precision import resolve_precision
+    from dimcollapse.train.step import apply_update, forward_backward
+
+    cfg = resolve(apply_overrides(default_config(), over))
+    device = torch.device("cpu")
+    ds = build.build_train_dataset(cfg, progress=False)
+    batches = build.build_batches(cfg, ds, rank=info.rank, world_size=info.world_size,
+                                  device=device, start_step=0)
+    total, warmup = build.schedule_steps(cfg, batches.steps_per_epoch)
+    schedule = build.build_schedule(cfg, total_steps=total, warmup_steps=warmup)
+    precision = resolve_precision(cfg.loop.precision, device)
+    parts = assemble(cfg, num_classes=len(ds.classes), device=device, precision=precision,
+                     world_size=info.world_size)
+    records = []
+    for step, batch in zip(range(steps), batches, strict=False):
+        set_lr(parts.optimizer, schedule(step))
+        parts.encoder.set_step(step)
+        stats, _, _ = forward_backward(parts.ddp, batch.view1, batch.view2, batch.target,
+                                       loss_fn=parts.loss_fn, precision=precision,
+                                       optimizer=parts.optimizer,
+                                       channels_last=cfg.loop.channels_last)
+        grads = {n: p.grad.detach().clone() for n, p in parts.model.named_parameters()
+                 if p.grad is not None}
+        apply_update(parts.optimizer, None)
+        records.append({"loss": stats.loss, "probe_loss": stats.probe_loss,
+                        "correct": stats.correct, "count": stats.count, "grads": grads})
+    return records

@@ -60,8 +60,10 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> di
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated/foreign files
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [repr(err)]
+        why = next((ln for ln in lines if ln.startswith("WeightsUnpickler")), lines[0])
         raise UserError(
-            f"cannot read checkpoint {path} ({type(err).__name__}: {str(err)[:200]}); "
+            f"cannot read checkpoint {path} ({type(err).__name__}: {why[:200]}); "
             "it is truncated or not a dimcollapse checkpoint: delete it to start over"
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

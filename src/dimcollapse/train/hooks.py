@@ -69,7 +69,8 @@ class SpectrumHook:
 
         batch = {"r": r.detach().float(), "z": z.detach().flatten(1).float()}
         if self._acc is None:
-            self._acc = {k: SpectrumAccumulator(v.shape[1], normalize=True, device=self.device)
+            self._acc = {k: SpectrumAccumulator(v.shape[1], normalize=True, device=self.device,
+                                                precision="float32")
                          for k, v in batch.items()}
         for k, v in batch.items():
             self._acc[k].update(v)
@@ -82,7 +83,7 @@ class SpectrumHook:
         for key, acc in self._acc.items():
             acc.all_reduce_()
             s = acc.summary()
-            out[f"rankme_{key}"] = float(s["rankme"])
+            out[f"rankme_{key}"] = None if s["rankme"] is None else float(s["rankme"])
             out[f"collapsed_dims_{key}"] = int(s["collapsed_dims"])
             out["spectrum_samples"] = int(s["n"])
         self._acc = None

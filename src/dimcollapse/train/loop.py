@@ -12,6 +12,7 @@ the continued run take exactly the steps the uninterrupted one would (bit-exact 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,13 +25,14 @@ from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
 from dimcollapse.optim import set_lr
 from dimcollapse.runinfo import run_metadata
-from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_checkpoint
 from dimcollapse.train.hooks import SpectrumHook, default_window_steps
 from dimcollapse.train.metrics import IntervalMeter
+from dimcollapse.train.parts import assemble
 from dimcollapse.train.precision import resolve_device, resolve_precision
 from dimcollapse.train.run_folder import RunFolder, plan_run
 from dimcollapse.train.signals import StopRequest
-from dimcollapse.train.step import SSLModel, apply_update, forward_backward
+from dimcollapse.train.step import apply_update, forward_backward
 
 
 class TrainingFailed(Exception):
@@ -104,7 +106,9 @@ class _Run:
         self.folder = RunFolder(out_dir, writer=info.is_main)
         self.quiet = quiet
         self.show_bar = not quiet and info.is_main and sys.stderr.isatty()
-        self.metadata = run_metadata()
+        # JSON round trip: plain str/int values only (torch.__version__ is a str subclass that
+        # torch.load(weights_only=True) refuses to unpickle).
+        self.metadata = json.loads(json.dumps(run_metadata()))
 
     # -- setup -----------------------------------------------------------------------------
     def execute(self, checkpoint) -> TrainResult:
@@ -141,41 +145,15 @@ class _Run:
         return self._loop(start)
 
     def _build_model(self, num_classes: int, ckpt: dict | None) -> None:
-        cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        encoder = build.build_encoder(cfg)
-        classifier = build.build_classifier(encoder.backbone.out_dim, num_classes)
-        if ckpt:
-            encoder.backbone.load_state_dict(ckpt["backbone"])
-            encoder.projector.load_state_dict(ckpt["projector"])
-            classifier.load_state_dict(ckpt["classifier"])
-            restore_rng(ckpt.get("rng", {}))
-        model = SSLModel(encoder, classifier)
-        if self.info.world_size > 1 and cfg.model.sync_bn:
-            model = distributed.convert_sync_bn(model, device_type=self.device.type)
-        model.to(self.device)
-        if cfg.loop.channels_last:
-            model.to(memory_format=torch.channels_last)
-        self.encoder, self.classifier, self.model = encoder, classifier, model
-        self.optimizer = build.build_optimizer(cfg, {"backbone": encoder.backbone,
-                                                     "projector": encoder.projector,
-                                                     "classifier": classifier})
-        self.scaler = (torch.amp.GradScaler(self.device.type)
-                       if self.precision.needs_scaler else None)
-        if ckpt:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            if self.scaler is not None and ckpt.get("scaler"):
-                self.scaler.load_state_dict(ckpt["scaler"])
-        self.ddp = model
-        if self.info.world_size > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self.loss_fn = build.build_loss(cfg)
+        cfg, loop = self.cfg, self.cfg.loop
+        self.parts = assemble(cfg, num_classes=num_classes, device=self.device,
+                              precision=self.precision, world_size=self.info.world_size,
+                              ckpt=ckpt)
         self.schedule = build.build_schedule(cfg, total_steps=self.total,
                                              warmup_steps=self.warmup)
-        loop = cfg.loop
         window = loop.spectrum_window_steps or default_window_steps(
-            encoder.backbone.out_dim, loop.batch_size, max(loop.spectrum_every_steps, 1))
+            self.parts.encoder.backbone.out_dim, loop.batch_size,
+            max(loop.spectrum_every_steps, 1))
         self.hook = SpectrumHook(every_steps=loop.spectrum_every_steps, window_steps=window,
                                  total_steps=self.total, device=self.device)
 
@@ -183,7 +161,7 @@ class _Run:
     def _loop(self, start: int) -> TrainResult:
         from tqdm import tqdm
 
-        loop = self.cfg.loop
+        loop, parts = self.cfg.loop, self.parts
         meter, record, t0 = IntervalMeter(), {}, time.perf_counter()
         bar = tqdm(total=self.total, initial=start, disable=not self.show_bar, unit="step",
                    dynamic_ncols=True, file=sys.stderr)
@@ -194,16 +172,17 @@ class _Run:
                 for step in range(start, self.total):
                     batch = next(batches)
                     lr = self.schedule(step)
-                    set_lr(self.optimizer, lr)
-                    self.encoder.set_step(step)
+                    set_lr(parts.optimizer, lr)
+                    parts.encoder.set_step(step)
                     stats, r1, z1 = forward_backward(
-                        self.ddp, batch.view1, batch.view2, batch.target, loss_fn=self.loss_fn,
-                        precision=self.precision, optimizer=self.optimizer, scaler=self.scaler,
+                        parts.ddp, batch.view1, batch.view2, batch.target,
+                        loss_fn=parts.loss_fn, precision=self.precision,
+                        optimizer=parts.optimizer, scaler=parts.scaler,
                         stop_requested=stop.requested, channels_last=loop.channels_last)
                     done = step + 1
                     if not stats.finite:
                         self._diverged(done, stats.loss, lr)
-                    apply_update(self.optimizer, self.scaler)
+                    apply_update(parts.optimizer, parts.scaler)
                     meter.add(loss=stats.loss, probe_loss=stats.probe_loss,
                               correct=stats.correct, count=stats.count, images=int(stats.count))
                     if self.hook.in_window(done):
@@ -246,11 +225,7 @@ class _Run:
     def _checkpoint(self, step: int, path: Path) -> Path:
         if self.info.is_main:
             save_checkpoint(path, {
-                "backbone": self.encoder.backbone.state_dict(),
-                "projector": self.encoder.projector.state_dict(),
-                "classifier": self.classifier.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                **self.parts.state(),
                 "step": step,
                 "total_steps": self.total,
                 "config": config_to_dict(self.cfg),
@@ -276,6 +251,4 @@ class _Run:
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(record) + "\n"
