@@ -103,6 +103,8 @@ class _Run:
         self.cfg, self.info = cfg, info
         self.device = resolve_device(cfg.loop.device, info.device)
         self.precision = resolve_precision(cfg.loop.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes; CPU runs stay bit-exact
         self.folder = RunFolder(out_dir, writer=info.is_main)
         self.quiet = quiet
         self.show_bar = not quiet and info.is_main and sys.stderr.isatty()

@@ -45,9 +45,10 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_device(name: str, default: torch.device) -> torch.device:
-    """`auto` -> `default` (the DistInfo device); else the named device, checked to exist."""
-    if name == "auto":
-        return default
+    """`auto` -> `default` (the DistInfo device: torchrun's local GPU, cuda:0, or cpu); `cuda`
+    -> `default` when that is a GPU; else the named device, checked to exist."""
+    if name == "auto" or (name == "cuda" and default.type == "cuda"):
+        return default  # under torchrun, "cuda" means this rank's local GPU
     try:
         device = torch.device(name)
     except RuntimeError:
