@@ -128,3 +128,13 @@ def test_theorem3_rates_need_alignment():
     p1, _ = theory.theorem3_rates(w1, w2, xm)
     measured = theory.singular_value_rates(w1, wd1)
     assert float((p1 - measured).norm() / measured.norm()) > 1e-2
+
+
+def test_permutation_mass_sees_a_reordered_alignment():
+    perm = torch.eye(16, dtype=F64).flip(0)  # anti-diagonal: aligned, pairs in reverse order
+    assert theory.permutation_mass(perm) == pytest.approx(1.0)
+    assert theory.diagonal_mass(perm) == pytest.approx(0.0)
+    from dimcollapse.toy.nets import haar_orthogonal
+
+    q = haar_orthogonal(16, torch.Generator().manual_seed(0))
+    assert theory.permutation_mass(q) < 0.5

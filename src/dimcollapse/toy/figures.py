@@ -77,6 +77,8 @@ def alignment_figure(res: dict, path) -> None:
         ax.plot(run["steps"], run["alignment_diagonal_mass"], label=f"diagonal, lr {run['lr']:g}")
         ax.plot(run["steps"], run["alignment_block_mass"], "--",
                 label=f"near-equal blocks, lr {run['lr']:g}")
+        ax.plot(run["steps"], run["alignment_permutation_mass"], "-.",
+                label=f"largest entry per row, lr {run['lr']:g}")
         ax.plot(run["steps"], run["grown_alignment_mass"], ":",
                 label=f"blocks among grown pairs, lr {run['lr']:g}")
     ax.set(xlabel="step", ylabel="share of |A|^2", ylim=(0, 1.02), title="alignment")

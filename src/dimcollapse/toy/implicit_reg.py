@@ -21,7 +21,13 @@ from dimcollapse.toy import data
 from dimcollapse.toy.measure import eval_inputs, run_spectra, singular_values
 from dimcollapse.toy.nets import INITS, LinearStack, init_layers
 from dimcollapse.toy.strong_aug import _validate_common
-from dimcollapse.toy.theory import alignment_matrix, block_mass, diagonal_mass, near_equal_blocks
+from dimcollapse.toy.theory import (
+    alignment_matrix,
+    block_mass,
+    diagonal_mass,
+    near_equal_blocks,
+    permutation_mass,
+)
 from dimcollapse.toy.train import single_threaded, train
 
 COLLAPSE_DECADES = 5.0  # the count: eigenvalues 5+ decades below the largest
@@ -111,20 +117,23 @@ def _run_record(cfg: ImplicitRegConfig, i: int, rec: dict[str, list]) -> dict:
     spec = np.stack([s[i] for s in rec["spec"]])
     align = [a[i] for a in rec["align"]]
     cons = np.array([c[i] for c in rec["cons"]])
-    diag, blockm, chance, grown, grown_mass = [], [], [], [], []
+    diag, blockm, chance, grown, grown_mass, grown_chance, perm = [], [], [], [], [], [], []
     for t, a in enumerate(align):
         at = torch.from_numpy(a)
         blocks = near_equal_blocks(torch.from_numpy(sv1[t]), torch.from_numpy(sv2[t]),
                                    rel_tol=cfg.block_rel_tol)
         diag.append(diagonal_mass(at))
+        perm.append(permutation_mass(at))
         blockm.append(block_mass(at, blocks))
         chance.append(sum(len(b) ** 2 for b in blocks) / cfg.dim**2)
         # pairs large against the conserved W1 W1^T - W2^T W2: where Theorem 2 applies
         m = int((np.minimum(sv1[t], sv2[t]) ** 2 > cons[t]).sum())
         grown.append(m)
-        a2 = at[:m, :m] ** 2
-        inside = sum(float(a2[b][:, b].sum()) for b in ([k for k in b if k < m] for b in blocks))
+        # share of each grown row of |A|^2 (rows have unit norm) inside its whole block
+        block_of = {k: b for b in blocks for k in b}
+        inside = sum(float((at[k, block_of[k]] ** 2).sum()) for k in range(m))
         grown_mass.append(inside / m if m else 0.0)
+        grown_chance.append(sum(len(block_of[k]) for k in range(m)) / (m * cfg.dim) if m else 0.0)
     return {
         "lr": float(cfg.lrs[i]),
         "steps": list(rec["steps"]),
@@ -133,8 +142,10 @@ def _run_record(cfg: ImplicitRegConfig, i: int, rec: dict[str, list]) -> dict:
         "alignment_diagonal_mass": diag,
         "alignment_block_mass": blockm,
         "alignment_block_chance": chance,
+        "alignment_permutation_mass": perm,
         "grown_pairs": grown,
         "grown_alignment_mass": grown_mass,
+        "grown_alignment_chance": grown_chance,
         "sv_w1_trajectory": sv1.tolist(),
         "sv_w2_trajectory": sv2.tolist(),
         "embedding_spectrum_trajectory": spec.tolist(),

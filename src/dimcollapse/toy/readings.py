@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SHRINK_FACTOR = 0.5  # a singular value "collapsed" when it ends below half its start
+# a direction "collapsed" when its singular value, relative to the largest, ends below half
+# of what it was at the start (rank by rank): a change of shape, not of overall scale
+SHRINK_FACTOR = 0.5
 
 
 def _fmt_k(k: float) -> str:
@@ -16,9 +18,9 @@ def _fmt_k(k: float) -> str:
 
 
 def shrunk_directions(run: dict) -> int:
-    """Singular values of W that ended below half their start (rank by rank)."""
+    """Singular values of W whose share of the largest fell below half its start value."""
     start, end = np.asarray(run["sv_start"]), np.asarray(run["sv_end"])
-    return int((end < SHRINK_FACTOR * start).sum())
+    return int((end / end.max() < SHRINK_FACTOR * start / start.max()).sum())
 
 
 def strong_aug_readings(res: dict) -> list[str]:
@@ -26,30 +28,36 @@ def strong_aug_readings(res: dict) -> list[str]:
     if not runs:
         return ["no runs"]
     head = next((r for r in runs if r["k"] == 2.0), runs[-1])
-    n, neg = shrunk_directions(head), head["x_negative_start"]
     sv_end = np.log10(np.asarray(head["sv_end"]))
     noisy = len(res["noisy_dims"])
+    shape = (f"lowest {noisy} singular values of W end at mean log10 "
+             f"{sv_end[-noisy:].mean():.2f}, highest {len(sv_end) - noisy} at "
+             f"{sv_end[:-noisy].mean():.2f}; the noisy columns 8-15 ended "
+             f"{head['clean_over_noisy_end']:.1f}x smaller than the clean ones")
+    if not all(_isotropic_start(r) for r in runs):
+        # rank-by-rank counts need every direction to start equal (orthogonal init)
+        lines = [f"At k = {_fmt_k(head['k'])}, the {shape}. (W did not start with equal "
+                 "singular values, so collapsed directions are not counted; use --init "
+                 "orthogonal for Theorem 1's count.)"]
+        lines.append(_strong_aug_criteria(runs))
+        return lines
+    n, neg = shrunk_directions(head), head["x_negative_start"]
     verdict = ("as Theorem 1 predicts" if n == neg else
                f"but X had {neg} negative eigenvalues at the start, so Theorem 1's count "
                "does not match")
-    lines = [
-        f"At k = {_fmt_k(head['k'])}, {n} of {len(sv_end)} singular values of W fell below "
-        f"half their start (lowest {noisy}: mean log10 {sv_end[-noisy:].mean():.2f}; "
-        f"highest {len(sv_end) - noisy}: {sv_end[:-noisy].mean():.2f}) and the noisy columns "
-        f"8-15 ended {head['clean_over_noisy_end']:.1f}x smaller than the clean ones: "
-        f"{n} dimensions collapsed, {verdict}."
-    ]
+    lines = [f"At k = {_fmt_k(head['k'])}, {n} of {len(sv_end)} singular values of W fell, "
+             f"relative to the largest, below half their start ({shape}): {n} dimensions "
+             f"collapsed, {verdict}."]
     agree = [r for r in runs if shrunk_directions(r) == r["x_negative_start"]]
     disagree = [r for r in runs if shrunk_directions(r) != r["x_negative_start"]]
     per_k = ", ".join(f"k = {_fmt_k(r['k'])}: {shrunk_directions(r)} (X: {r['x_negative_start']})"
                       for r in runs)
     line = f"Collapsed directions per k (negative eigenvalues of X at the start): {per_k}."
     if disagree:
-        ks = ", ".join(_fmt_k(r["k"]) for r in disagree)
-        worst = max(_neg_share(r) for r in disagree)
-        line += (f" Theorem 1's count holds for {len(agree)} of {len(runs)} k values and not "
-                 f"for k = {ks}, where X's negative eigenvalues are small (at most "
-                 f"{worst:.0%} of its largest) and X changes as W trains (the theorem fixes X).")
+        why = "; ".join(f"k = {_fmt_k(r['k'])}: largest |negative| = {_neg_share(r):.2f} x "
+                        "largest positive" for r in disagree)
+        line += (f" Theorem 1's count holds for {len(agree)} of {len(runs)} k values, not for "
+                 f"the others ({why}); X changes as W trains, while the theorem fixes it.")
     else:
         line += " Theorem 1's count holds for every k."
     lines.append(line)
@@ -57,9 +65,17 @@ def strong_aug_readings(res: dict) -> list[str]:
     return lines
 
 
+def _isotropic_start(run: dict, tol: float = 1e-6) -> bool:
+    s = np.asarray(run["sv_start"])
+    return bool(s.min() >= (1 - tol) * s.max())
+
+
 def _neg_share(run: dict) -> float:
+    """Largest |negative eigenvalue| of X over its largest positive one (0: none negative)."""
     ev = np.asarray(run["x_eigenvalues_start"])
-    return float(-ev.min() / ev.max()) if ev.min() < 0 and ev.max() > 0 else 0.0
+    if ev.min() >= 0:
+        return 0.0
+    return float(-ev.min() / ev.max()) if ev.max() > 0 else float("inf")
 
 
 def _strong_aug_criteria(runs: list[dict]) -> str:
@@ -92,17 +108,25 @@ def implicit_reg_readings(res: dict) -> list[str]:
              f"the start): {verdict}."]
     dm0, dm1 = res["alignment_diagonal_mass"][0], res["alignment_diagonal_mass"][-1]
     m, gm = res["grown_pairs"][-1], res["grown_alignment_mass"][-1]
+    pm0, pm1 = res["alignment_permutation_mass"][0], res["alignment_permutation_mass"][-1]
     line = (f"|A| = |V2^T U1| diagonal mass went from {dm0:.2f} to {dm1:.2f} (1 = identity, "
-            f"{1 / d:.2f} = chance). ")
+            f"{1 / d:.2f} = chance); its largest entry per row holds {pm0:.2f} -> {pm1:.2f} of "
+            "the row (1 = a permutation). ")
+    if pm1 >= dm1 + 0.3:
+        line += ("|A| is closer to a permutation than to the identity: the singular vectors "
+                 "pair up, but not in the order of their singular values. ")
     if m == 0:
         line += ("No singular-value pair grew above the conserved ||W1 W1^T - W2^T W2||, so "
                  "Theorem 2's condition is not reached and |A| is not expected to align.")
     else:
-        aligned = "aligned" if gm >= 0.9 else "NOT aligned"
-        line += (f"The {m} pairs that grew above the conserved ||W1 W1^T - W2^T W2|| are "
-                 f"{aligned} (block mass {gm:.2f} in blocks of near-equal singular values); "
-                 f"the other {d - m} stay small, so |A| reaches (block-)identity only on the "
-                 f"grown part, as Theorem 2 (which needs large weights) allows.")
+        chance = res["grown_alignment_chance"][-1]
+        aligned = "aligned" if gm >= 0.9 and gm > chance + 0.1 else "NOT aligned"
+        pairs = "pair that grew" if m == 1 else f"{m} pairs that grew"
+        verb = "is" if m == 1 else "are"
+        line += (f"The {pairs} above the conserved ||W1 W1^T - W2^T W2|| {verb} {aligned} "
+                 f"(mass {gm:.2f} inside blocks of near-equal singular values, "
+                 f"{chance:.2f} by chance); the other {d - m} stay small, so |A| can reach "
+                 f"(block-)identity only on the grown part: Theorem 2 needs large weights.")
     lines.append(line)
     return lines
 

@@ -123,6 +123,7 @@ def run_strong_aug(cfg: StrongAugConfig = StrongAugConfig(), *, progress: bool =
         "noisy_dims": list(range(NOISY_FROM, cfg.dim)),
         "x_definition": ("Lemma 2: X = S0 - S1" if cfg.loss == "paper" else
                          "X_off with dL/dW = -W X_off for the official loss") +
-                        f", averaged over {cfg.x_probe_batches} fixed probe batches",
+                        " (loss summed over the batch; with reduction mean, dL/dW = -W X / B),"
+                        f" averaged over {cfg.x_probe_batches} fixed probe batches",
         "runs": runs,
     }

@@ -88,6 +88,13 @@ def diagonal_mass(a: torch.Tensor) -> float:
     return float(a2.diagonal().sum() / a2.sum())
 
 
+def permutation_mass(a: torch.Tensor) -> float:
+    """Mean over rows of the largest |A_kj|^2: 1 when A is a signed permutation (aligned up to
+    the order of the pairs), about 0.2 for a random 16 x 16 orthogonal A."""
+    a2 = a.double() ** 2
+    return float((a2.max(dim=-1).values / a2.sum(-1)).mean())
+
+
 def block_mass(a: torch.Tensor, blocks: list[list[int]]) -> float:
     """Share of |A|^2 inside the diagonal blocks (Theorem 2 with degenerate singular values)."""
     a2 = a.double() ** 2
