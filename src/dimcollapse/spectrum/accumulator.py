@@ -20,30 +20,18 @@ What is measured from which rows:
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from dimcollapse.spectrum import metrics
-from dimcollapse.spectrum.covariance import NORMALIZE_EPS, clip_psd, eigvalsh_descending
+from dimcollapse.spectrum.covariance import (
+    clip_psd,
+    eigvalsh_descending,
+    is_tensor,
+    l2_normalize_rows_,
+)
 from dimcollapse.spectrum.moments import BACKENDS, PRECISIONS, DiagMoments, Moments
 
 RAW_MAX_SAMPLES = 25_600
-
-
-def _is_tensor(x) -> bool:
-    torch = sys.modules.get("torch")  # no tensor can exist unless torch was imported
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _normalize_(x):
-    """In-place row L2 normalisation (eps as torch.nn.functional.normalize), numpy or torch."""
-    if isinstance(x, np.ndarray):
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-        x /= np.maximum(norms, NORMALIZE_EPS)[:, None]
-    else:
-        x /= x.norm(dim=1, keepdim=True).clamp_min(NORMALIZE_EPS)
-    return x
 
 
 class SpectrumAccumulator:
@@ -131,7 +119,7 @@ class SpectrumAccumulator:
     # -- updates ---------------------------------------------------------------------------
     def update(self, batch) -> None:
         """Add a batch of rows. batch: (n, dim), numpy array or torch tensor, any real dtype."""
-        if _is_tensor(batch):
+        if is_tensor(batch):
             batch = batch.detach()
             if self._backend is None:
                 self._init_state(str(batch.device))
@@ -150,16 +138,16 @@ class SpectrumAccumulator:
             if room:
                 self._raw.update(x[:room])
         if self._unit is not None:
-            self._unit.update(_normalize_(self._as_work_copy(x, "float64")))
+            self._unit.update(l2_normalize_rows_(self._as_work_copy(x, "float64")))
         w = self._as_work_copy(x, self.precision)
         if self.normalize:
-            _normalize_(w)
+            l2_normalize_rows_(w)
         self._main.update(w, owned=True)
 
     def _to_state_device(self, batch):
         """A numpy array for the numpy backend, a tensor on the state's device otherwise."""
         if self._backend == "numpy":
-            if _is_tensor(batch):
+            if is_tensor(batch):
                 if str(batch.dtype) == "torch.bfloat16":  # numpy has no bfloat16
                     batch = batch.float()
                 batch = batch.cpu().numpy()
@@ -168,7 +156,7 @@ class SpectrumAccumulator:
             return batch
         import torch
 
-        if not _is_tensor(batch):
+        if not is_tensor(batch):
             batch = torch.from_numpy(np.ascontiguousarray(batch))
         if batch.is_complex() or batch.dtype == torch.bool:
             raise ValueError(f"embeddings must be real numbers, got {batch.dtype}")

@@ -28,13 +28,28 @@ def as_numpy(z) -> np.ndarray:
     """A numpy view (or copy, for non-CPU / bfloat16 tensors) of a numpy array or torch tensor."""
     if isinstance(z, np.ndarray):
         return z
-    torch = sys.modules.get("torch")  # no tensor can exist unless torch was imported
-    if torch is not None and isinstance(z, torch.Tensor):
+    if is_tensor(z):
+        torch = sys.modules["torch"]
         z = z.detach()
         if z.dtype == torch.bfloat16:
             z = z.float()
         return z.cpu().numpy()
     return np.asarray(z)
+
+
+def is_tensor(x) -> bool:
+    """True for a torch.Tensor, without importing torch (none can exist before it is imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def l2_normalize_rows_(x):
+    """In-place row L2 normalisation of a float numpy array or torch tensor (eps as above)."""
+    if isinstance(x, np.ndarray):
+        x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), NORMALIZE_EPS)[:, None]
+    else:
+        x /= x.norm(dim=1, keepdim=True).clamp_min(NORMALIZE_EPS)
+    return x
 
 
 def l2_normalize_rows(z: np.ndarray) -> np.ndarray:

@@ -199,63 +199,60 @@ class Moments:
 class DiagMoments:
     """The diagonal of `Moments`: n, shift a, s = sum (x - a), q = sum (x - a)^2. Shapes: (d,).
 
-    Enough for per-dimension variances at O(d) memory; float64; numpy or torch backend.
+    Per-dimension variances at O(d) memory; float64; same backends and merge rules as `Moments`.
     """
 
     def __init__(self, dim: int, *, backend: str = "numpy", device=None):
-        self._m = Moments(dim, backend=backend, device=device)  # reuse shift/sum/backend logic
-        self._m.gram = self._m._zeros(dim)  # here: the diagonal only, q
+        self.dim = int(dim)
+        self.backend = backend
+        if backend == "torch":
+            import torch
 
-    @property
-    def n(self) -> int:
-        return self._m.n
+            self.xp, self.device = torch, torch.device(device if device is not None else "cpu")
+        else:
+            self.xp, self.device = np, None
+        self.n = 0
+        self.shift, self.sum, self.sumsq = (self._zeros() for _ in range(3))
+
+    def _zeros(self):
+        if self.backend == "torch":
+            return self.xp.zeros(self.dim, dtype=self.xp.float64, device=self.device)
+        return np.zeros(self.dim)
 
     def update(self, x) -> None:
-        """Add rows (m, d), numpy array or tensor matching the backend; float64 arithmetic."""
-        m = self._m
+        """Add rows (m, d): a numpy array or tensor matching the backend."""
         if x.shape[0] == 0:
             return
-        if m.backend == "numpy":
+        if self.backend == "numpy":
             x = np.asarray(x, dtype=np.float64)
         else:
-            x = m.xp.as_tensor(x).to(device=m.device, dtype=m.xp.float64)
-        if m.n == 0:
-            m.shift[...] = x.mean(0)
-        y = x - m.shift
-        m.sum += y.sum(0)
-        m.gram += (y * y).sum(0)
-        m.n += int(x.shape[0])
+            x = self.xp.as_tensor(x).to(device=self.device, dtype=self.xp.float64)
+        if self.n == 0:
+            self.shift[...] = x.mean(0)
+        y = x - self.shift
+        self.sum += y.sum(0)
+        self.sumsq += (y * y).sum(0)
+        self.n += int(x.shape[0])
+
+    def _arrays_as(self, like: DiagMoments):
+        """(shift, sum, sumsq) converted to `like`'s backend and device."""
+        out = []
+        for a in (self.shift, self.sum, self.sumsq):
+            a = _to_numpy(a)
+            out.append(like.xp.from_numpy(a).to(like.device) if like.backend == "torch" else a)
+        return out
 
     def merge_(self, other: DiagMoments) -> DiagMoments:
-        m, o = self._m, other._m
-        if o.n == 0:
+        if other.n == 0:
             return self
-        if o.backend != m.backend or o.device != m.device:
-            o = DiagMoments._converted(o, m.backend, m.device)
-        if m.n == 0:
-            m.shift[...] = o.shift
-        s, q = DiagMoments._rebased_of(o, m.shift)
-        m.sum += s
-        m.gram += q
-        m.n += o.n
+        shift, s, q = other._arrays_as(self)
+        if self.n == 0:
+            self.shift[...] = shift
+        delta = shift - self.shift
+        self.sumsq += q + 2 * delta * s + other.n * delta * delta
+        self.sum += s + other.n * delta
+        self.n += other.n
         return self
-
-    @staticmethod
-    def _rebased_of(m: Moments, shift):
-        delta = m.shift - shift
-        return m.sum + m.n * delta, m.gram + 2 * delta * m.sum + m.n * delta * delta
-
-    @staticmethod
-    def _converted(m: Moments, backend: str, device) -> Moments:
-        out = Moments(m.dim, backend=backend, device=device)
-        out.gram = out._zeros(m.dim)
-        out.n = m.n
-        for name in ("shift", "sum", "gram"):
-            value = _to_numpy(getattr(m, name))
-            if backend == "torch":
-                value = out.xp.from_numpy(value).to(out.device)
-            getattr(out, name)[...] = value
-        return out
 
     def all_reduce_(self) -> DiagMoments:
         """Sum over all processes (see `Moments.all_reduce_`)."""
@@ -264,27 +261,27 @@ class DiagMoments:
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return self
-        m = self._m
-        t = m if m.backend == "torch" else DiagMoments._converted(m, "torch", "cpu")
-        common = t.shift.clone()
+        tensors = [torch.as_tensor(a).clone() for a in (self.shift, self.sum, self.sumsq)]
+        shift, s, q = tensors
+        common = shift.clone()
         dist.broadcast(common, src=0)
-        s, q = DiagMoments._rebased_of(t, common)
-        count = torch.tensor([float(m.n)], dtype=torch.float64, device=t.device)
-        packed = torch.cat([count, s, q])
+        delta = shift - common
+        s, q = s + self.n * delta, q + 2 * delta * s + self.n * delta * delta
+        packed = torch.cat([torch.tensor([float(self.n)], dtype=torch.float64,
+                                         device=common.device), s, q])
         dist.all_reduce(packed, op=dist.ReduceOp.SUM)
-        packed = packed if m.backend == "torch" else packed.numpy()
-        common = common if m.backend == "torch" else common.numpy()
-        d = m.dim
-        m.n = int(round(float(packed[0])))
-        m.shift[...] = common
-        m.sum[...] = packed[1:1 + d]
-        m.gram[...] = packed[1 + d:]
+        if self.backend == "numpy":
+            packed, common = packed.numpy(), common.numpy()
+        d = self.dim
+        self.n = int(round(float(packed[0])))
+        self.shift[...] = common
+        self.sum[...] = packed[1:1 + d]
+        self.sumsq[...] = packed[1 + d:]
         return self
 
     def variance(self, *, ddof: int = 0) -> np.ndarray:
         """Per-dimension variance, float64 numpy. Shape: (d,)."""
-        m = self._m
-        v = _to_numpy((m.gram - m.sum * m.sum / m.n) / (m.n - ddof))
+        v = _to_numpy((self.sumsq - self.sum * self.sum / self.n) / (self.n - ddof))
         return np.maximum(v, 0.0)
 
 
