@@ -165,6 +165,7 @@ class _Run:
 
         loop, parts = self.cfg.loop, self.parts
         meter, record, t0 = IntervalMeter(), {}, time.perf_counter()
+        t_step, speed = t0, None  # progress-bar images/s (moving average)
         bar = tqdm(total=self.total, initial=start, disable=not self.show_bar, unit="step",
                    dynamic_ncols=True, file=sys.stderr)
         log = self.folder.open_metrics()
@@ -197,9 +198,13 @@ class _Run:
                         if log is not None:
                             log.write(_json_line(record))
                         meter = IntervalMeter()
+                    now = time.perf_counter()
+                    rate = stats.count / max(now - t_step, 1e-9)
+                    speed = rate if speed is None else 0.9 * speed + 0.1 * rate
+                    t_step = now
                     bar.update(1)
                     bar.set_postfix(loss=f"{stats.loss:.4f}", lr=f"{lr:.3g}",
-                                    img_s=f"{meter.images_per_s():.0f}", refresh=False)
+                                    img_s=f"{speed:.0f}", refresh=False)
                     if stats.stop:
                         path = self._checkpoint(done, self.folder.last)
                         self.folder.update_run(status="interrupted", step=done)
