@@ -64,7 +64,9 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     m_b = 1.0 - m_r - m_g
     # H' * C = (G - B), (B - R) + 2C or (R - G) + 4C by the maximal channel.
     num = m_r * (g - b) + m_g * (b - r).add_(c, alpha=2.0) + m_b * (r - g).add_(c, alpha=4.0)
-    h = num.div_(c + 1.0 - torch.sign(c))  # C, or 1 where C = 0 (then num = 0 too)
+    # C, clamped where C = 0 (then num = 0 too). Not `c + 1 - sign(c)`: for 0 < C < 6e-8 the
+    # float32 sum 1 + C rounds to 1 and the divisor becomes 0 (inf/NaN views).
+    h = num.div_(c.clamp_min(1e-12))
     h.add_(_col(shift, x)[:, 0], alpha=6.0)
     k = h.unsqueeze(1) + torch.tensor(_HUE_OFFSETS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     k = k.sub_(torch.floor(k * (1.0 / 6.0)).mul_(6.0))  # mod 6, for negative k too
