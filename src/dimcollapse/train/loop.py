@@ -184,7 +184,7 @@ class _Run:
                         stop_requested=stop.requested, channels_last=loop.channels_last)
                     done = step + 1
                     if not stats.finite:
-                        self._diverged(done, stats.loss, lr)
+                        self._diverged(done, stats.loss, lr, batch)
                     apply_update(parts.optimizer, parts.scaler)
                     meter.add(loss=stats.loss, probe_loss=stats.probe_loss,
                               correct=stats.correct, count=stats.count, images=int(stats.count))
@@ -243,11 +243,16 @@ class _Run:
         distributed.barrier()
         return path
 
-    def _diverged(self, step: int, loss: float, lr: float) -> None:
+    def _diverged(self, step: int, loss: float, lr: float, batch) -> None:
         good = self.folder.latest_checkpoint()
         where = (f"the last good checkpoint is {good}" if good is not None
                  else "no checkpoint was written yet")
         self.folder.update_run(status="diverged", step=step)
+        inputs_ok = all(bool(torch.isfinite(v).all()) for v in (batch.view1, batch.view2))
+        if not inputs_ok:  # not a divergence: say so rather than blame the learning rate
+            raise LossNotFinite(f"the augmented views of step {step} contain NaN/Inf (a bug in "
+                                f"the augmentations or bad pixel data, please report it); "
+                                f"stopped without saving, {where}")
         raise LossNotFinite(f"loss is {loss} at step {step} (lr {lr:.4g}); stopped without "
                             f"saving, {where}; try a lower --lr, a longer warm-up or "
                             "--precision fp32 in a new --out folder")
