@@ -142,12 +142,17 @@ def test_max_iter_is_reported_as_not_converged():
 def test_standardizer_stats_and_dead_features():
     x, _ = _mixture(300, 5, 3, seed=12)
     x = torch.cat([x, torch.full((300, 1), 7.0, dtype=torch.float64)], dim=1)  # dead coordinate
-    std = fit_standardizer(x, chunk_rows=64)
+    std = fit_standardizer(x)
     np.testing.assert_allclose(std.mean.numpy(), x.numpy().mean(0), rtol=1e-12)
     np.testing.assert_allclose(std.scale[:5].numpy(), x.numpy()[:, :5].std(0), rtol=1e-12)
     assert std.scale[5] == 1.0
     xs = std(x, torch.float32, chunk_rows=50)
     assert xs.dtype == torch.float32 and torch.all(xs[:, 5] == 0)
+    np.testing.assert_allclose(xs.numpy(), ((x - std.mean) / std.scale).numpy(), rtol=0,
+                               atol=1e-6)
+    # float32 input: variance accumulated in double, so still accurate to float32 resolution
+    std32 = fit_standardizer(x.float())
+    np.testing.assert_allclose(std32.scale[:5].numpy(), std.scale[:5].numpy(), rtol=1e-6)
     res = linear_probe(x, torch.arange(300) % 3, x, torch.arange(300) % 3)
     assert np.isfinite(res.loss) and torch.all(res.weight[:, 5] == 0)
 
@@ -227,8 +232,13 @@ def test_bad_inputs():
         linear_probe(x, y[:10], x, y)
     bad = x.clone()
     bad[3, 1] = float("nan")
-    with pytest.raises(UserError, match="NaN"):
+    with pytest.raises(UserError, match="train features contain NaN"):
         linear_probe(bad, y, x, y)
+    with pytest.raises(UserError, match="test features contain NaN"):
+        linear_probe(x, y, bad, y)
+    bad[3, 1] = float("inf")
+    with pytest.raises(UserError, match="train features contain NaN or infinite"):
+        linear_probe(bad.float(), y, x.float(), y)
     with pytest.raises(UserError, match="shape"):
         linear_probe(x[0], y, x, y)
     with pytest.raises(UserError, match="integer"):

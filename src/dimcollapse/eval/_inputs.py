@@ -12,8 +12,13 @@ import torch
 from dimcollapse.errors import UserError
 
 
-def as_features(x, name: str, *, device, dtype: torch.dtype) -> torch.Tensor:
-    """Return `x` as a (N, d) tensor of `dtype` on `device`. Shape: (N, d) -> (N, d)."""
+def as_features(
+    x, name: str, *, device, dtype: torch.dtype, check_finite: bool = True
+) -> torch.Tensor:
+    """Return `x` as a (N, d) tensor of `dtype` on `device`. Shape: (N, d) -> (N, d).
+
+    `check_finite=False` skips the NaN/inf scan for callers that detect it more cheaply (the
+    probe: NaN or inf makes the per-feature statistics non-finite)."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
         raise UserError(
@@ -22,9 +27,13 @@ def as_features(x, name: str, *, device, dtype: torch.dtype) -> torch.Tensor:
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64, torch.uint8)):
         raise UserError(f"{name} has dtype {t.dtype}: pass float features")
     t = t.to(device=device, dtype=dtype)
-    if not torch.isfinite(t).all():
-        raise UserError(f"{name} contains NaN or infinite values: check the feature extraction")
+    if check_finite and not torch.isfinite(t).all():
+        raise_not_finite(name)
     return t
+
+
+def raise_not_finite(name: str):
+    raise UserError(f"{name} contain NaN or infinite values: check the feature extraction")
 
 
 def as_labels(y, name: str, n: int, *, device) -> torch.Tensor:

@@ -25,7 +25,13 @@ import torch
 from torch import Tensor
 
 from dimcollapse.errors import UserError
-from dimcollapse.eval._inputs import as_features, as_labels, check_same_dim, topk_correct
+from dimcollapse.eval._inputs import (
+    as_features,
+    as_labels,
+    check_same_dim,
+    raise_not_finite,
+    topk_correct,
+)
 from dimcollapse.eval._lbfgs import minimize_lbfgs
 
 # Default L2 strength on the mean loss (= scikit-learn C = 1/(l2 N); C = 0.2 at N = 50,000).
@@ -43,32 +49,34 @@ class Standardizer:
     scale: Tensor
 
     def __call__(self, x: Tensor, dtype: torch.dtype | None = None, chunk_rows: int = 8192):
-        """Shape: (n, d) -> (n, d) of `dtype` (default x's). Computed in float64 by chunks, so a
-        large mean does not cancel away the signal in float32."""
-        out = torch.empty(x.shape, dtype=dtype or x.dtype, device=x.device)
+        """Shape: (n, d) -> (n, d) of `dtype` (default x's dtype).
+
+        float32 in and out: one fused pass in float32 (the input has float32 resolution anyway).
+        Otherwise computed in float64 by chunks, so float64 input keeps its precision."""
+        dtype = dtype or x.dtype
         mean, scale = self.mean.to(x.device), self.scale.to(x.device)
+        if x.dtype == dtype == torch.float32:
+            return (x - mean.float()).mul_(scale.reciprocal().float())
+        out = torch.empty(x.shape, dtype=dtype, device=x.device)
         for i in range(0, x.shape[0], chunk_rows):
             out[i : i + chunk_rows] = (x[i : i + chunk_rows].to(torch.float64) - mean) / scale
         return out
 
 
-def fit_standardizer(x: Tensor, *, chunk_rows: int = 8192) -> Standardizer:
-    """Per-feature mean and population std (ddof 0) of `x`, accumulated in float64 by chunks.
+def fit_standardizer(x: Tensor) -> Standardizer:
+    """Per-feature mean and population std (ddof 0) of `x`, returned as float64.
 
-    Shape: (N, d) -> Standardizer with (d,) float64 tensors. Two passes (mean, then centred
-    squares) for accuracy without a float64 copy of x. A feature whose std is zero up to float
-    resolution (<= 1e-7 * the largest std) keeps scale 1: a dead (collapsed) coordinate, common
-    in collapsed representations, then stays a constant 0 instead of blowing up.
+    Shape: (N, d) -> Standardizer with (d,) tensors. `torch.var_mean` accumulates in double on
+    CPU, so the variance is accurate even for float32 input (the mean is rounded to x's dtype,
+    a constant shift that the bias absorbs). A feature whose std is zero up to float resolution
+    (<= 1e-7 * the largest std) keeps scale 1: a dead (collapsed) coordinate, common in collapsed
+    representations, then stays a constant 0 instead of blowing up. NaN or inf anywhere in `x`
+    raises UserError (they make the statistics non-finite).
     """
-    n = x.shape[0]
-    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
-    for i in range(0, n, chunk_rows):
-        total += x[i : i + chunk_rows].to(torch.float64).sum(dim=0)
-    mean = total / n
-    sq = torch.zeros_like(total)
-    for i in range(0, n, chunk_rows):
-        sq += (x[i : i + chunk_rows].to(torch.float64) - mean).pow_(2).sum(dim=0)
-    std = (sq / n).sqrt_()
+    var, mean = torch.var_mean(x, dim=0, correction=0)
+    mean, std = mean.to(torch.float64), var.to(torch.float64).sqrt_()
+    if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+        raise_not_finite("train features")
     dead = std <= 1e-7 * std.max().clamp_min(torch.finfo(torch.float64).tiny)
     return Standardizer(mean=mean, scale=torch.where(dead, torch.ones_like(std), std))
 
@@ -98,20 +106,22 @@ def probe_objective(
 def curvature_preconditioner(
     x: Tensor, l2: float, num_classes: int, *, max_rows: int = 16384
 ) -> Tensor:
-    """T = (S / C + l2 I)^(-1/2), S = x^T x / n on an evenly strided subset of <= max_rows rows.
+    """T = L^(-1) with L L^T = S / C + l2 I, S = x^T x / n on an evenly strided subset of rows.
 
-    Shape: (N, d) standardised features -> (d, d) symmetric, in x's dtype. At W = 0 the Hessian
-    of F is (I - 11^T / C) / C (x) S + l2 I, so in the variables W~ = W T^(-1) (W = W~ T) it is
-    close to the identity: L-BFGS's first steps are then nearly Newton steps, instead of
-    crawling along the small-variance directions of correlated features. The subset only has to
-    estimate S roughly; the minimiser does not depend on T.
+    Shape: (N, d) standardised features -> (d, d) lower-triangular, in x's dtype. At W = 0 the
+    Hessian of F is (I - 11^T / C) / C (x) S + l2 I, so in the variables W~ with W = W~ T each
+    row's curvature T (S / C + l2 I) T^T is the identity: L-BFGS's first steps are nearly Newton
+    steps instead of crawling along the small-variance directions of correlated features. The
+    subset (<= max_rows rows) only has to estimate S roughly; the minimiser does not depend on T.
     """
     stride = max(1, -(-x.shape[0] // max_rows))
-    xs = x[::stride].to(torch.float64)
-    s = xs.t() @ xs / xs.shape[0]
-    evals, evecs = torch.linalg.eigh(s)
-    inv_sqrt = (evals.clamp_min(0.0) / num_classes + l2).rsqrt()
-    return ((evecs * inv_sqrt) @ evecs.t()).to(x.dtype)
+    xs = x[::stride]
+    s = (xs.t() @ xs).to(torch.float64) / xs.shape[0]
+    s.diagonal().clamp_(min=0.0)
+    m = s / num_classes + l2 * torch.eye(s.shape[0], dtype=s.dtype, device=s.device)
+    chol = torch.linalg.cholesky(m)
+    eye = torch.eye(s.shape[0], dtype=s.dtype, device=s.device)
+    return torch.linalg.solve_triangular(chol, eye, upper=False).to(x.dtype)
 
 
 @dataclass
@@ -193,8 +203,10 @@ def linear_probe(
         raise UserError(f"max_iter = {max_iter}, tol = {tol}: pass max_iter >= 1 and tol > 0")
     t0 = time.perf_counter()
     in_dtype = torch.float64 if _is_float64(train_x) else dtype
-    xtr = as_features(train_x, "train features", device=device, dtype=in_dtype)
-    xte = as_features(test_x, "test features", device=device, dtype=in_dtype)
+    xtr = as_features(train_x, "train features", device=device, dtype=in_dtype,
+                      check_finite=False)
+    xte = as_features(test_x, "test features", device=device, dtype=in_dtype,
+                      check_finite=False)
     check_same_dim(xtr, xte, "linear probe")
     ytr = as_labels(train_y, "train labels", xtr.shape[0], device=device)
     yte = as_labels(test_y, "test labels", xte.shape[0], device=device)
@@ -204,10 +216,12 @@ def linear_probe(
         raise UserError(f"labels go up to {top_label} but num_classes = {c}: pass a larger value")
     std = fit_standardizer(xtr)
     xtr, xte = std(xtr, dtype), std(xte, dtype)
+    if not torch.isfinite(xte.sum()):
+        raise_not_finite("test features")
     n, d = xtr.shape
 
-    # Optimise over theta = [W~ (C*d), b~ (C)] with W = W~ T, b = sqrt(C) b~ (see
-    # curvature_preconditioner: both blocks then have curvature ~ 1 at the start).
+    # Optimise over theta = [W~ (C*d), b~ (C)] with W = W~ T, b = sqrt(C) b~, so
+    # dF/dW~ = dF/dW T^T (see curvature_preconditioner: both blocks start with curvature ~ 1).
     t_mat = (
         curvature_preconditioner(xtr, l2, c)
         if precondition
@@ -222,7 +236,7 @@ def linear_probe(
         w, b = unpack(theta)
         loss, gw, gb = probe_objective(w, b, xtr, ytr, l2)
         stat = float(torch.maximum(gw.abs().max(), gb.abs().max()))
-        return float(loss), torch.cat([(gw @ t_mat).reshape(-1), b_scale * gb]), stat
+        return float(loss), torch.cat([(gw @ t_mat.t()).reshape(-1), b_scale * gb]), stat
 
     out = minimize_lbfgs(
         fun, torch.zeros(c * d + c, dtype=dtype, device=device), tol=tol, max_iter=max_iter,
