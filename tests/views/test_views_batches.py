@@ -148,3 +148,18 @@ def test_eval_batches_streaming_equal_torchvision_pil_pipeline(tree_mixed):
                                                        num_workers=workers)])
         expect = torch.stack([ref(ds[i][0]) for i in range(len(ds))])
         assert (got - expect).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_corrupt_file_in_a_streaming_worker_is_a_one_line_error(tree_mixed, workers):
+    bad = tree_mixed / "train" / "c1" / "3.png"
+    bad.write_bytes(b"this is not a png")
+    ds = build_dataset("imagefolder", tree_mixed, "train")
+    batches = TwoViewBatches(ds, build_views("cifar", 16), batch_size=10, seed=0,
+                             num_workers=workers)
+    with pytest.raises(UserError) as err:
+        next(iter(batches))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("cannot decode image") and "c1/3.png" in msg
+    with pytest.raises(UserError, match=r"^cannot decode image .*c1/3\.png"):
+        list(EvalBatches(ds, batch_size=5, image_size=16, num_workers=workers))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dimcollapse.data.dataset import ImageDataset
+from dimcollapse.errors import UserError
 from dimcollapse.views.presets import TwoViews
 
 
@@ -92,7 +93,17 @@ class StepKeys:
 
 
 def loader(task, batch_sampler, *, num_workers: int, pin_memory: bool):
-    return torch.utils.data.DataLoader(
+    """DataLoader over `task`; yields its batches, re-raising a worker's UserError as one line."""
+    load = torch.utils.data.DataLoader(
         task, batch_sampler=batch_sampler, num_workers=num_workers, collate_fn=collate,
         pin_memory=pin_memory, prefetch_factor=4 if num_workers else None,
         persistent_workers=False)
+    try:
+        yield from load
+    except UserError as err:
+        # A worker's exception arrives as "Caught UserError in DataLoader worker ...\n<the
+        # original traceback>"; its last line holds the message the user needs.
+        lines = [ln for ln in str(err).splitlines() if ln.strip()]
+        last = lines[-1] if lines else ""
+        marker = "UserError: "
+        raise UserError(last.split(marker, 1)[1] if marker in last else str(err)) from None
