@@ -96,3 +96,15 @@ def test_derived_seeds_differ_by_stream_and_seed():
     assert data.derive_seed(0, "noise") != data.derive_seed(0, "data")
     assert data.derive_seed(0, "noise") != data.derive_seed(1, "noise")
     assert data.derive_seed(0, "noise") == data.derive_seed(0, "noise")
+
+
+def test_embedding_spectra_are_eqn1_on_raw_z_per_run():
+    import numpy as np
+
+    from dimcollapse.toy.measure import embedding_spectra
+
+    z = torch.randn(2, 300, 5, generator=torch.Generator().manual_seed(0), dtype=F64) * 3
+    got = embedding_spectra(z)
+    for r in range(2):
+        want = np.sort(np.linalg.eigvalsh(np.cov(z[r].numpy().T, ddof=0)))[::-1]
+        np.testing.assert_allclose(got[r], want, rtol=1e-10)

@@ -8,32 +8,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dimcollapse.spectrum import covariance_spectrum
 from dimcollapse.toy.data import ViewBatches, gaussian_inputs
 from dimcollapse.toy.nets import LinearStack
 from dimcollapse.toy.theory import X_MATRIX
 
 
-def _spectrum_fn():
-    """dimcollapse.spectrum.covariance_spectrum when that package is installed, else a local
-    float64 eigvalsh of the centred covariance with 1/N (the same definition, Eqn 1)."""
-    try:
-        from dimcollapse.spectrum import covariance_spectrum
-    except ImportError:  # the spectrum package is built in parallel; same formula
-        def covariance_spectrum(z, *, normalize: bool, center: bool = True, ddof: int = 0):
-            assert not normalize
-            z = torch.as_tensor(z, dtype=torch.float64)
-            if center:
-                z = z - z.mean(0)
-            c = z.T @ z / (z.shape[0] - ddof)
-            return torch.linalg.eigvalsh(c).flip(0).numpy()
-    return covariance_spectrum
-
-
 def embedding_spectra(z: torch.Tensor) -> np.ndarray:
-    """Eqn 1 per run on raw z (no L2 normalisation, centred, 1/N): (R, N, d) -> (R, d) float64,
-    descending."""
-    fn = _spectrum_fn()
-    return np.stack([np.asarray(fn(z[r].double(), normalize=False, center=True), np.float64)
+    """Eqn 1 per run on raw z (no L2 normalisation, centred, 1/N; SPEC §1: toy spectra use raw
+    z), via dimcollapse.spectrum: (R, N, d) -> (R, d) float64, descending, clipped at 0."""
+    return np.stack([covariance_spectrum(z[r].double(), normalize=False, center=True)
                      for r in range(z.shape[0])])
 
 
