@@ -164,3 +164,18 @@ def test_color_jitter_applies_each_samples_own_order(images32):
     assert torch.equal(out[0], x[0])  # not jittered: untouched
     fixed = color.color_jitter(x, factors, torch.arange(4).expand(24, 4), apply)
     assert (fixed - out).abs().max() > 1e-3  # the order matters, so the test can fail
+
+
+def test_hue_is_finite_for_near_gray_pixels():
+    """Regression: chroma of one float32 ulp (C ~ 6e-8 near 0.7, far less near 0) once made
+    the divisor `C + 1 - sign(C)` round to 0 and produced NaN views."""
+    x = torch.full((4, 3, 8, 8), 0.7)
+    x[0, 1] = torch.nextafter(torch.tensor(0.7), torch.tensor(1.0))  # C = 1 ulp at 0.7
+    x[1] = 1e-30
+    x[1, 2] = 2e-30  # C far below any fixed epsilon
+    x[2, 0, :4] = torch.nextafter(torch.tensor(0.7), torch.tensor(0.0))
+    shift = torch.tensor([0.1, -0.3, 0.5, 0.0])
+    out = color.adjust_hue(x, shift)
+    assert torch.isfinite(out).all()
+    expect = torch.stack([TF.adjust_hue(x[k], float(shift[k])) for k in range(4)])
+    assert (out - expect).abs().max() < 1e-6
