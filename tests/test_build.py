@@ -71,3 +71,15 @@ def test_classifier_needs_two_classes():
 def test_dataset_needs_a_folder():
     with pytest.raises(UserError, match="--data-dir"):
         build.build_train_dataset(_cfg())
+
+
+def test_online_probe_gets_its_own_lr_scale():
+    from dimcollapse.train.step import set_lr
+
+    cfg = _cfg(**{"optim.probe_lr_scale": 0.25})
+    net = {"backbone": torch.nn.Linear(3, 4), "classifier": torch.nn.Linear(4, 2)}
+    opt = build.build_optimizer(cfg, net)
+    set_lr(opt, 2.0)
+    lrs = {n: g["lr"] for g in opt.param_groups for n in g["names"]}
+    assert lrs == {"backbone.weight": 2.0, "backbone.bias": 2.0,
+                   "classifier.weight": 0.5, "classifier.bias": 0.5}

@@ -82,11 +82,20 @@ def build_loss(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch
 
 
 def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.optim.Optimizer:
-    """Optimizer over `modules` (name -> module); biases and norms: no decay, no LARS scaling."""
+    """Optimizer over `modules` (name -> module); biases and norms: no decay, no LARS scaling.
+
+    The groups of a module named "classifier" (the online probe) carry `lr_scale` =
+    optim.probe_lr_scale, which `dimcollapse.train.step.set_lr` applies.
+    """
     from dimcollapse import optim
 
     o = cfg.optim
-    groups = optim.param_groups(modules, weight_decay=o.weight_decay)
+    probe = {k: m for k, m in modules.items() if k == "classifier"}
+    rest = {k: m for k, m in modules.items() if k != "classifier"}
+    groups = optim.param_groups(rest, weight_decay=o.weight_decay)
+    if probe:
+        groups += [dict(g, lr_scale=o.probe_lr_scale)
+                   for g in optim.param_groups(probe, weight_decay=o.weight_decay)]
     opt = optim.build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay,
                                 momentum=o.momentum)
     if o.name == "lars":

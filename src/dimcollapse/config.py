@@ -82,6 +82,7 @@ class OptimConfig:
     warmup_epochs: float = 10.0  # linear warm-up from 0, in epochs of the training set
     warmup_steps: int | None = None  # warm-up in optimizer steps; overrides warmup_epochs
     final_lr_ratio: float = 0.001  # cosine ends at final_lr_ratio x lr (official code)
+    probe_lr_scale: float = 1.0  # online classifier lr = probe_lr_scale x lr (official: 1)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "views": {"preset": "cifar"},
         "model": {"backbone": "resnet18", "stem": "imagenet", "sync_bn": False},
         "optim": {"name": "sgd", "lr_per_256": 0.3, "weight_decay": 1e-6,
-                  "warmup_steps": 30},
+                  "warmup_steps": 30, "probe_lr_scale": 1 / 3},
         "loop": {"batch_size": 256, "max_steps": 600, "checkpoint_every_steps": 100,
                  "log_every_steps": 10, "spectrum_every_steps": 100},
     },
@@ -248,6 +249,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _require(optim.warmup_epochs >= 0, "--warmup-epochs must be >= 0")
     _require(optim.warmup_steps is None or optim.warmup_steps >= 0, "--warmup-steps must be >= 0")
     _require(optim.weight_decay >= 0, "--weight-decay must be >= 0")
+    _require(optim.probe_lr_scale >= 0, "--probe-lr-scale must be >= 0")
     if optim.lr is None:
         optim = dataclasses.replace(optim, lr=optim.lr_per_256 * loop.batch_size / 256)
     _require(optim.lr > 0, "--lr must be > 0")

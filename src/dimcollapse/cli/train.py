@@ -27,7 +27,7 @@ FLAG_KEYS = {
     "optimizer": "optim.name", "lr": "optim.lr", "lr_per_256": "optim.lr_per_256",
     "weight_decay": "optim.weight_decay", "momentum": "optim.momentum", "lars_eta": "optim.eta",
     "warmup_epochs": "optim.warmup_epochs", "warmup_steps": "optim.warmup_steps",
-    "final_lr_ratio": "optim.final_lr_ratio",
+    "final_lr_ratio": "optim.final_lr_ratio", "probe_lr_scale": "optim.probe_lr_scale",
     "batch_size": "loop.batch_size", "epochs": "loop.epochs", "max_steps": "loop.max_steps",
     "precision": "loop.precision", "channels_last": "loop.channels_last",
     "device": "loop.device", "checkpoint_every": "loop.checkpoint_every_steps",
@@ -149,6 +149,8 @@ def add_parser(sub) -> None:
                    "steps (overrides --warmup-epochs)")
     g.add_argument("--final-lr-ratio", type=float, metavar="RATIO", help="cosine ends at "
                    "RATIO x lr (default 0.001, the official code)")
+    g.add_argument("--probe-lr-scale", type=float, metavar="RATIO", help="online classifier "
+                   "lr = RATIO x lr (default 1 as the official code; cpu preset 1/3)")
 
     g = p.add_argument_group("schedule and loop")
     g.add_argument("--batch-size", type=int, metavar="PAIRS", help="global batch (image "
