@@ -78,3 +78,10 @@ def test_help_runs_as_a_subprocess():
     out = subprocess.run([sys.executable, "-m", "dimcollapse", "toy", "strong-aug", "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--k" in out.stdout and "--loss" in out.stdout
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["toy", "depth", "--out", str(f), "--steps", "10", "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from dimcollapse.errors import UserError
 from dimcollapse.runinfo import run_metadata, write_json
 from dimcollapse.toy import figures
 from dimcollapse.toy.depth import DepthConfig, run_depth
@@ -27,9 +28,21 @@ FILES = {
 }
 
 
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create `out_dir` (before any training, so a bad path fails fast) or raise UserError."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a folder: pass a folder path")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the output folder {out_dir} ({err.strerror}): "
+                        "pass a writable --out") from None
+    return out_dir
+
+
 def _write(name: str, result: dict, out_dir: Path) -> list[Path]:
     json_name, pngs = FILES[name]
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / json_name, result)
     write_json(out_dir / json_name.replace(".json", ".meta.json"),
                {"experiment": name, "config": result.get("config"), **run_metadata()})
@@ -41,14 +54,17 @@ def _write(name: str, result: dict, out_dir: Path) -> list[Path]:
 
 
 def strong_aug(cfg: StrongAugConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    prepare_out_dir(out_dir)
     return _write("strong-aug", run_strong_aug(cfg, progress=progress), out_dir)
 
 
 def implicit_reg(cfg: ImplicitRegConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    prepare_out_dir(out_dir)
     return _write("implicit-reg", run_implicit_reg(cfg, progress=progress), out_dir)
 
 
 def depth(cfg: DepthConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:
+    prepare_out_dir(out_dir)
     return _write("depth", run_depth(cfg, progress=progress), out_dir)
 
 
@@ -57,7 +73,7 @@ def verify(seed: int, out_dir: Path | None) -> dict:
     result = {"experiment": "verify", "config": {"seed": seed}, "checks": run_checks(seed)}
     result["passed"] = all(c["passed"] for c in result["checks"])
     if out_dir is not None:
-        _write("verify", result, out_dir)
+        _write("verify", result, prepare_out_dir(out_dir))
     return result
 
 
@@ -69,6 +85,7 @@ def run_all(out_dir: Path, *, seed: int = 0, steps: int | None = None, loss: str
     kw = {"seed": seed, "loss": loss, "reduction": reduction}
     if steps is not None:
         kw["steps"] = steps
+    prepare_out_dir(out_dir)
     files = []
     for name, fn, cfg in (("strong-aug", strong_aug, StrongAugConfig(**kw)),
                           ("implicit-reg", implicit_reg, ImplicitRegConfig(**kw)),
