@@ -95,6 +95,7 @@ class LoopConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where supported)
     channels_last: bool = True  # NHWC memory format for convolutions
     device: str = "auto"  # auto | cpu | cuda | cuda:N (auto: the local GPU if any)
+    threads: int | None = None  # CPU intra-op threads per process (None: torch's default)
     checkpoint_every_steps: int = 500  # write checkpoint_last.pt every N steps (0: only at end)
     log_every_steps: int = 50  # one metrics.jsonl line every N steps
     spectrum_every_steps: int = 1000  # RankMe / collapsed dims of r and z every N steps (0: off)
@@ -150,6 +151,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # change what is computed (precision does, so it is not here).
 RESUMABLE_FIELDS = frozenset({
     "data.data_dir", "data.cache_dir", "data.num_workers", "data.download", "loop.device",
+    "loop.threads",
     "loop.checkpoint_every_steps", "loop.log_every_steps", "loop.spectrum_every_steps",
     "loop.spectrum_window_steps", "preset",
 })
@@ -241,6 +243,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     for name in ("checkpoint_every_steps", "log_every_steps", "spectrum_every_steps"):
         _require(getattr(loop, name) >= 0, f"loop.{name} must be >= 0")
     _require(loop.log_every_steps >= 1, "--log-every must be >= 1")
+    _require(loop.threads is None or loop.threads >= 1, "--threads must be >= 1")
     _require(cfg.data.image_size >= 8, "--image-size must be >= 8 pixels")
     _require(cfg.data.train_subset is None or cfg.data.train_subset >= 1,
              "--train-subset must be >= 1")

@@ -57,7 +57,7 @@ def test_help_documents_every_flag_and_the_presets():
 
 def test_explicit_flags_override_the_preset(tmp_path, capsys):
     rc = main(["train", "--preset", "cpu", "--projector", "directclr", "--d0", "90",
-               "--epochs", "5", "--lr-per-256", "0.1", "--no-channels-last",
+               "--epochs", "5", "--lr-per-256", "0.1", "--no-channels-last", "--threads", "1",
                "--out", str(tmp_path / "r"), "--print-config"])
     assert rc == 0
     cfg = json.loads(capsys.readouterr().out)
@@ -65,7 +65,7 @@ def test_explicit_flags_override_the_preset(tmp_path, capsys):
     assert cfg["model"]["projector"] == "directclr" and cfg["model"]["d0"] == 90
     assert cfg["loop"]["epochs"] == 5 and cfg["loop"]["max_steps"] is None  # epochs beat steps
     assert cfg["optim"]["lr"] == pytest.approx(0.1)  # 0.1 x 256 / 256
-    assert cfg["loop"]["channels_last"] is False
+    assert cfg["loop"]["channels_last"] is False and cfg["loop"]["threads"] == 1
     assert not (tmp_path / "r").exists()  # --print-config writes nothing
 
 

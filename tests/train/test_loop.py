@@ -59,9 +59,10 @@ def test_run_folder_metrics_and_checkpoint(tiny_data, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "complete" and info["total_steps"] == 12
     assert info["git_sha"] == ckpt["git_sha"] and "command" in info
-    # Rerunning the finished run does nothing.
-    again = run_training(tmp_path / "run", overrides=over, quiet=True)
-    assert again.status == "already-complete"
+    # Rerunning the finished run does nothing (and does not even need the data).
+    again = run_training(tmp_path / "run", overrides={**over, "data.data_dir": "/gone"},
+                         quiet=True)
+    assert again.status == "already-complete" and again.step == 12
     assert len(open(run / "metrics.jsonl").readlines()) == 12
 
 

@@ -30,7 +30,8 @@ FLAG_KEYS = {
     "final_lr_ratio": "optim.final_lr_ratio", "probe_lr_scale": "optim.probe_lr_scale",
     "batch_size": "loop.batch_size", "epochs": "loop.epochs", "max_steps": "loop.max_steps",
     "precision": "loop.precision", "channels_last": "loop.channels_last",
-    "device": "loop.device", "checkpoint_every": "loop.checkpoint_every_steps",
+    "device": "loop.device", "threads": "loop.threads",
+    "checkpoint_every": "loop.checkpoint_every_steps",
     "log_every": "loop.log_every_steps", "spectrum_every": "loop.spectrum_every_steps",
     "spectrum_window": "loop.spectrum_window_steps", "seed": "seed",
 }
@@ -164,6 +165,8 @@ def add_parser(sub) -> None:
     g.add_argument("--channels-last", action=b, help="NHWC memory format (default on)")
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N (auto: torchrun's local GPU, "
                    "else cuda:0, else cpu)")
+    g.add_argument("--threads", type=int, metavar="N", help="CPU threads per process "
+                   "(default: torch's, one per core; on a busy shared machine 1 is faster)")
     g.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="write "
                    "checkpoint_last.pt every STEPS steps (0: only at the end)")
     g.add_argument("--log-every", type=int, metavar="STEPS", help="metrics.jsonl line every "

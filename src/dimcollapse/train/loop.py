@@ -104,6 +104,8 @@ class _Run:
         self.precision = resolve_precision(cfg.loop.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes; CPU runs stay bit-exact
+        if cfg.loop.threads is not None:
+            torch.set_num_threads(cfg.loop.threads)
         self.folder = RunFolder(out_dir, writer=info.is_main)
         self.quiet = quiet
         self.show_bar = not quiet and info.is_main and sys.stderr.isatty()
@@ -116,6 +118,10 @@ class _Run:
         cfg, info = self.cfg, self.info
         ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
         start = int(ckpt["step"]) if ckpt else 0
+        if ckpt and start >= int(ckpt.get("total_steps") or start + 1):  # finished: no data needed
+            self._say(f"run in {self.folder.path} is already complete ({start} steps)")
+            return TrainResult("already-complete", start, start, self.folder.path,
+                               Path(checkpoint))
         dataset = build.build_train_dataset(cfg, progress=self.show_bar)
         self.batches = build.build_batches(cfg, dataset, rank=info.rank,
                                            world_size=info.world_size, device=self.device,
