@@ -122,6 +122,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--stem", default="imagenet", choices=["imagenet", "cifar"])
     p.add_argument("--views", default="cifar", choices=["cifar", "imagenet"])
+    p.add_argument("--threads", type=int, help="torch intra-op threads of the main process "
+                   "(default: torch's, one per core)")
     p.add_argument("--ablations", action="store_true", help="also time precision / memory "
                    "format / thread variants of our step")
     args = p.parse_args()
@@ -132,6 +134,8 @@ def main() -> int:
     from dimcollapse.data import build_dataset
 
     dataset = build_dataset("cifar10", args.data_dir, "train")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     out = {"batch_size": args.batch_size, "steps": args.steps, "threads": threads,
            "stem": args.stem, "views": args.views, "load_avg_start": os.getloadavg()[0]}
