@@ -74,7 +74,7 @@ def add_parser(sub) -> None:
                    help="first rows whose raw (unnormalised) values feed RankMe and alpha-ReQ; "
                    "0 skips both (default: 25600, the RankMe authors' sample count)")
     p.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="ROWS",
-                   help="rows read per chunk (default: ~64 MiB of float64 per chunk)")
+                   help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
     p.set_defaults(func=_run)
