@@ -7,4 +7,4 @@ line, without a traceback, and exits with status 2. Library callers can catch it
 
 
 class UserError(Exception):
-    """Bad input from the user (path, file contents, flag values); the message says how to fix it."""
+    """Bad input from the user (path, file contents, flag values); the message says the fix."""
