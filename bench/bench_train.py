@@ -30,9 +30,10 @@ import torch
 
 from dimcollapse import build
 from dimcollapse.config import apply_overrides, preset_config, resolve
+from dimcollapse.optim import set_lr
 from dimcollapse.train.parts import assemble
 from dimcollapse.train.precision import resolve_precision
-from dimcollapse.train.step import apply_update, forward_backward, set_lr
+from dimcollapse.train.step import apply_update, forward_backward
 from dimcollapse.views import TorchvisionTwoViews
 
 REPO = Path(__file__).resolve().parents[1]

@@ -74,7 +74,7 @@ def test_dataset_needs_a_folder():
 
 
 def test_online_probe_gets_its_own_lr_scale():
-    from dimcollapse.train.step import set_lr
+    from dimcollapse.optim import set_lr
 
     cfg = _cfg(**{"optim.probe_lr_scale": 0.25})
     net = {"backbone": torch.nn.Linear(3, 4), "classifier": torch.nn.Linear(4, 2)}

@@ -85,7 +85,7 @@ def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.op
     """Optimizer over `modules` (name -> module); biases and norms: no decay, no LARS scaling.
 
     The groups of a module named "classifier" (the online probe) carry `lr_scale` =
-    optim.probe_lr_scale, which `dimcollapse.train.step.set_lr` applies.
+    optim.probe_lr_scale, which `dimcollapse.optim.set_lr` applies.
     """
     from dimcollapse import optim
 
@@ -96,12 +96,8 @@ def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.op
     if probe:
         groups += [dict(g, lr_scale=o.probe_lr_scale)
                    for g in optim.param_groups(probe, weight_decay=o.weight_decay)]
-    opt = optim.build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay,
-                                momentum=o.momentum)
-    if o.name == "lars":
-        for group in opt.param_groups:  # LARS reads its trust coefficient per group
-            group["eta"] = o.eta
-    return opt
+    return optim.build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay,
+                                 momentum=o.momentum, eta=o.eta)
 
 
 def schedule_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:

@@ -120,9 +120,10 @@ def _drive(over: dict, steps: int, info) -> list[dict]:
 
     from dimcollapse import build
     from dimcollapse.config import apply_overrides, default_config, resolve
+    from dimcollapse.optim import set_lr
     from dimcollapse.train.parts import assemble
     from dimcollapse.train.precision import resolve_precision
-    from dimcollapse.train.step import apply_update, forward_backward, set_lr
+    from dimcollapse.train.step import apply_update, forward_backward
 
     cfg = resolve(apply_overrides(default_config(), over))
     device = torch.device("cpu")

@@ -51,6 +51,7 @@ def scaled_lr(base_lr: float, batch_size: int, reference: int = 256) -> float:
 
 
 def set_lr(optimizer, lr: float) -> None:
-    """Set the learning rate of every param group of `optimizer` to `lr`."""
+    """Set every param group's lr to `lr` times the group's `lr_scale` (default 1; the online
+    probe's groups carry one, see `dimcollapse.build.build_optimizer`)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

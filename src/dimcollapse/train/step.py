@@ -53,13 +53,6 @@ class StepStats:
         return bool(torch.isfinite(torch.tensor([self.loss, self.probe_loss])).all())
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's lr to `lr` times the group's `lr_scale` (default 1; the online probe's
-    groups use optim.probe_lr_scale)."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
-
-
 def forward_backward(
     model: nn.Module,
     view1: torch.Tensor,
