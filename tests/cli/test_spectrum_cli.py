@@ -92,7 +92,7 @@ def _bad_files(tmp_path):
         "single.npy": ["N = 1", "at least 2 rows"],
         "nan.npy": ["3 of 50 rows", "NaN or Inf", "row 4"],
         "junk.npy": ["cannot read", "junk.npy"],
-        "junk.pt": ["cannot read", "junk.pt"],
+        "junk.pt": ["junk.pt", "read", "torch.save"],
     }
 
 
