@@ -6,6 +6,7 @@ so a killed process leaves either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -63,18 +64,23 @@ def git_sha(repo_dir: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def _version(package: str) -> str | None:
+    # importlib.metadata, not `import torch`: importing torch costs ~0.5 GiB and seconds.
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def run_metadata() -> dict[str, Any]:
     """What produced a result: command line, git sha, versions, host, UTC time."""
-    import numpy
-    import torch
-
     return {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git_sha": git_sha(),
         "dimcollapse": __version__,
         "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": str(numpy.__version__),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
