@@ -18,7 +18,7 @@ power-law noise spectrum, ReLU, and 5% dead (always-zero) coordinates, as in a p
 representation. `--features FILE.npz` (arrays train_x, train_y, test_x, test_y) runs on real
 features instead. The last line of output is one JSON object.
 
-    .venv/bin/python bench/bench_probe.py [--features F.npz] [--l2 1e-4] [--tol 1e-4] [--repeat 1]
+    .venv/bin/python bench/bench_probe.py [--features F.npz] [--l2 1e-2] [--tol 1e-4] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def sklearn_worker(folder: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", help=".npz with train_x, train_y, test_x, test_y")
-    ap.add_argument("--l2", type=float, default=1e-4)
+    ap.add_argument("--l2", type=float, default=None, help="default: the probe's DEFAULT_L2")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--max-iter", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=1, help="fit each N times, keep the fastest")
@@ -102,7 +102,9 @@ def main() -> None:
 
     import torch
 
-    from dimcollapse.eval.probe import fit_standardizer, linear_probe, probe_objective
+    from dimcollapse.eval.probe import DEFAULT_L2, fit_standardizer, linear_probe, probe_objective
+
+    a.l2 = DEFAULT_L2 if a.l2 is None else a.l2
 
     if a.features:
         f = np.load(a.features)

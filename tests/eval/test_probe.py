@@ -54,13 +54,14 @@ def test_objective_and_gradient_match_the_formula():
     g = torch.Generator().manual_seed(2)
     w = torch.randn(4, 6, generator=g, dtype=torch.float64)
     b = torch.randn(4, generator=g, dtype=torch.float64)
-    loss, gw, gb = probe_objective(w, b, x, y, 0.3)
     wr, br = w.clone().requires_grad_(), b.clone().requires_grad_()
     ref = _reference_objective(wr, br, x, y, 0.3)
     ref_gw, ref_gb = torch.autograd.grad(ref, [wr, br])
-    assert float(loss) == pytest.approx(float(ref.detach()), rel=1e-12)
-    torch.testing.assert_close(gw, ref_gw, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(gb, ref_gb, rtol=1e-10, atol=1e-12)
+    for chunk_rows in (7, 40, 2048):  # several chunks with a remainder, one, one partial
+        loss, gw, gb = probe_objective(w, b, x, y, 0.3, chunk_rows=chunk_rows)
+        assert float(loss) == pytest.approx(float(ref.detach()), rel=1e-12)
+        torch.testing.assert_close(gw, ref_gw, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(gb, ref_gb, rtol=1e-10, atol=1e-12)
     # and one central finite difference, independent of autograd
     eps, e = 1e-6, torch.zeros_like(w)
     e[2, 3] = eps
