@@ -1,7 +1,10 @@
-"""`dimcollapse spectrum EMB --out DIR`: embedding spectrum (Eqn 1) and collapse metrics of a file.
+"""`dimcollapse spectrum EMB --out DIR` and `dimcollapse spectrum RUN_OR_CHECKPOINT --space S`.
 
-Parses flags, then calls `dimcollapse.spectrum.spectrum_of_file` (streaming, O(d^2) memory),
-`SpectrumAccumulator.summary` and `dimcollapse.report.spectrum_plot.write_spectrum_report`.
+Embeddings file: parses flags, then calls `dimcollapse.spectrum.spectrum_of_file` (streaming,
+O(d^2) memory), `SpectrumAccumulator.summary` and
+`dimcollapse.report.spectrum_plot.write_spectrum_report`. Run folder or checkpoint: the features
+of the test split (r, or z = projector(r)) come from `dimcollapse.eval.evaluate.Evaluator`
+(extracted once, cached) and go through the same summary and writer.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
 chunk by chunk (memory O(d^2), whatever N), with RankMe, alpha-ReQ, the number of collapsed
 dimensions and the per-dimension std of L2-normalised embeddings. Writes DIR/spectrum.json and
-DIR/spectrum.png (log sigma_k against k, as the paper's Fig 2). See docs/spectrum.md."""
+DIR/spectrum.png (log sigma_k against k, as the paper's Fig 2). See docs/spectrum.md.
+
+Given a run folder or a checkpoint instead (ours, an official DirectCLR file or a torchvision
+state_dict), the rows are the test split's representations r = backbone(x) (--space
+representation, the paper's Fig 7b / 9) or embeddings z = projector(r) (--space embedding,
+Fig 2; our checkpoints only), extracted without augmentation and cached in OUT/features/;
+the output goes to RUN/spectrum_<space>/ unless --out is given."""
 
 
 def _raw_samples(text: str) -> int | None:
@@ -53,10 +62,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "spectrum", help="embedding spectrum and collapse metrics of an N x d .npy/.pt file",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("emb", metavar="EMB", help="N x d embeddings: .npy (read in chunks, never "
-                   "loaded whole) or .pt (a tensor saved with torch.save)")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="folder for spectrum.json and spectrum.png (created if missing)")
+    p.add_argument("emb", metavar="EMB|RUN_OR_CHECKPOINT", help="N x d embeddings: .npy (read "
+                   "in chunks, never loaded whole) or .pt (a tensor saved with torch.save); or "
+                   "a run folder / checkpoint file")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for spectrum.json and spectrum.png (created if missing; "
+                   "required for an embeddings file; default for a run: RUN/spectrum_<space>)")
+    p.add_argument("--space", choices=["representation", "embedding"],
+                   help="run/checkpoint only: r (backbone output) or z (projector output) "
+                   "on the test split (default: representation)")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
                    help="L2-normalise each embedding before the covariance, as the official "
                    "image code (default: normalize)")
@@ -77,14 +91,48 @@ def add_parser(sub) -> None:
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
+    from dimcollapse.cli.probe import add_eval_arguments
+
+    add_eval_arguments(p, precision_flag="--feature-precision")
     p.set_defaults(func=_run)
 
 
+def _is_checkpoint(path: str) -> bool:
+    """A folder, or a .pt/.pth file that holds something other than one tensor."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        return True
+    if not p.is_file() or p.suffix.lower() not in (".pt", ".pth"):
+        return False
+    import torch
+
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # an old (non-zip) file format cannot be memory-mapped
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - refused by weights_only: not a plain tensor file
+            return True
+    except Exception:  # noqa: BLE001
+        return True
+    return not isinstance(obj, torch.Tensor)
+
+
 def _run(args) -> int:
+    from dimcollapse.errors import UserError
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata
     from dimcollapse.spectrum import open_embeddings, spectrum_of_file
 
+    if _is_checkpoint(args.emb):
+        return _run_checkpoint(args)
+    if args.space is not None:
+        raise UserError(f"--space applies to a run folder or checkpoint; {args.emb} is an "
+                        "embeddings file: drop --space")
+    if args.out is None:
+        raise UserError("--out DIR is required for an embeddings file")
     ef = open_embeddings(args.emb)
     acc = spectrum_of_file(ef, normalize=args.normalize, center=args.center,
                            precision=args.precision, raw_max_samples=args.raw_samples,
@@ -97,6 +145,35 @@ def _run(args) -> int:
                                                 title=title)
     if not args.quiet:
         print(_result_line(summary, ef.path.name, json_path, png_path))
+    return 0
+
+
+def _run_checkpoint(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from dimcollapse.cli.probe import build_evaluator
+    from dimcollapse.eval.evaluate import spectrum_dir
+    from dimcollapse.report.spectrum_plot import write_spectrum_report
+    from dimcollapse.runinfo import run_metadata
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            print(f"dimcollapse spectrum: {msg}", file=sys.stderr, flush=True)
+
+    space = args.space or "representation"
+    ev, base = build_evaluator(args, args.emb, log=log)
+    out = Path(args.out) if args.out else base / spectrum_dir(space)
+    summary = ev.spectrum(space, normalize=args.normalize, center=args.center, ddof=args.ddof,
+                          threshold=args.threshold, raw_samples=args.raw_samples,
+                          precision=args.precision)
+    name = ev.target.run_dir.name if ev.target.run_dir else ev.target.checkpoint_path.name
+    what = "Representation (r)" if space == "representation" else "Embedding (z)"
+    title = args.title or f"{what} spectrum of {name}, {ev.data.dataset} test split"
+    json_path, png_path = write_spectrum_report(summary, out, metadata=run_metadata(),
+                                                title=title)
+    if not args.quiet:
+        print(_result_line(summary, f"{name} ({space})", json_path, png_path))
     return 0
 
 
