@@ -19,6 +19,7 @@ representation. `--features FILE.npz` (arrays train_x, train_y, test_x, test_y) 
 features instead. The last line of output is one JSON object.
 
     .venv/bin/python bench/bench_probe.py [--features F.npz] [--l2 1e-2] [--tol 1e-4] [--repeat 1]
+    .venv/bin/python bench/bench_probe.py --l2-sweep [--features F.npz]   # evidence for DEFAULT_L2
 """
 
 from __future__ import annotations
@@ -88,6 +89,30 @@ def sklearn_worker(folder: str) -> None:
     }))
 
 
+def l2_sweep(train_x, train_y, test_x, test_y) -> None:
+    """Held-out top-1 (what select_l2 sees) and test top-1 for each l2 of the default grid."""
+    from dimcollapse.eval.l2_select import select_l2
+    from dimcollapse.eval.probe import DEFAULT_L2_GRID, linear_probe
+
+    picks = []
+    val = {}
+    for seed in (0, 1):
+        sel = select_l2(train_x, train_y, grid=DEFAULT_L2_GRID, val_fraction=0.2, seed=seed)
+        picks.append(sel.l2)
+        for l2, v in zip(sel.grid, sel.val_top1, strict=True):
+            val.setdefault(l2, []).append(v)
+    rows = []
+    for l2 in DEFAULT_L2_GRID:
+        r = linear_probe(train_x, train_y, test_x, test_y, l2=l2)
+        rows.append({"l2": l2, "val_top1_seed0": val[l2][0], "val_top1_seed1": val[l2][1],
+                     "test_top1": r.top1, "iterations": r.iterations,
+                     "seconds": round(r.seconds, 3)})
+        print(f"l2 {l2:g}: held-out top1 {val[l2][0]:.2f} / {val[l2][1]:.2f} (seeds 0/1)  "
+              f"test top1 {r.top1:.2f}  iterations {r.iterations}  {r.seconds:.2f} s")
+    print(f"select_l2 picks: {picks}")
+    print(json.dumps({"picks": picks, "rows": rows}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", help=".npz with train_x, train_y, test_x, test_y")
@@ -95,6 +120,9 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--max-iter", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=1, help="fit each N times, keep the fastest")
+    ap.add_argument("--l2-sweep", action="store_true",
+                    help="instead: held-out (select_l2, 20%%, seeds 0 and 1) and test top-1 per l2")
+    ap.add_argument("--knn", action="store_true", help="also time the kNN classifier (k=200)")
     ap.add_argument("--sklearn-worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.sklearn_worker:
@@ -118,6 +146,14 @@ def main() -> None:
     n, d = train_x.shape
     print(f"features: {source}: train {n} x {d}, test {len(test_y)}; "
           f"threads {torch.get_num_threads()}; l2 {a.l2} (sklearn C {1 / (a.l2 * n):.4g})")
+    if a.l2_sweep:
+        return l2_sweep(train_x, train_y, test_x, test_y)
+    if a.knn:
+        from dimcollapse.eval.knn import knn_classify
+
+        res = knn_classify(train_x, train_y, test_x, test_y)
+        print(f"knn     : {res.seconds:7.2f} s  top1 {res.top1:.2f}  top5 {res.top5:.2f}"
+              f"  (k {res.k}, temperature {res.temperature})")
 
     # scikit-learn first, in a clean child process, on the features standardised as ours are
     std = fit_standardizer(torch.from_numpy(train_x))

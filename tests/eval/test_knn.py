@@ -66,6 +66,13 @@ def test_vote_and_neighbour_ties_are_broken_by_index():
     res = knn_classify(train_x, train_y, torch.tensor([v]), torch.tensor([1]), k=2)
     assert res.predictions.tolist() == [1] and res.top1 == 100.0
     assert _reference(train_x, train_y, [v], k=2, temperature=0.07)[0][0] == 1
+    # many rows tied at the cut-off (torch.topk alone picks among them arbitrarily): 300
+    # copies of v labelled i % 7; k = 5 must take rows 0-4, whose classes 0-4 tie -> class 0
+    many_x = torch.tensor([v] * 300 + [w], dtype=torch.float64)
+    many_y = torch.cat([torch.arange(300) % 7, torch.tensor([6])])
+    res = knn_classify(many_x, many_y, torch.tensor([v, v]), torch.tensor([0, 5]), k=5)
+    assert res.predictions.tolist() == [0, 0] and res.top5 == 50.0  # class 5 got no vote
+    assert _reference(many_x, many_y, [v], k=5, temperature=0.07)[0][:6] == [0, 1, 2, 3, 4, 5]
     # top-5 among tied sums ranks lower classes first: query w ties classes 2 and 5 at k = 2
     train_y2 = torch.tensor([3, 1, 0, 5, 2])
     res = knn_classify(train_x, train_y2, torch.tensor([w]), torch.tensor([5]), k=2)

@@ -61,11 +61,13 @@ def knn_class_scores(
     -> (m, C). Weights are exp((s - s_max) / temperature) over the top-k similarities s.
     """
     sims = query @ train_x.t()  # (m, N) cosine similarities
-    vals, idx = sims.topk(k, dim=1)
-    # topk leaves the choice among rows tied with the k-th value unspecified; where such a tie
-    # straddles the cut-off, redo those rows by a stable sort (lower train index first).
-    kth = vals.min(dim=1, keepdim=True).values
-    ambiguous = ((sims >= kth).sum(dim=1) > k).nonzero().flatten()
+    n = sims.shape[1]
+    # One extra neighbour shows whether rows tied with the k-th value straddle the cut-off
+    # (then topk's choice among them is unspecified): redo just those rows by a stable sort,
+    # which takes the lower train index first.
+    vals, idx = sims.topk(min(k + 1, n), dim=1)
+    ambiguous = (vals[:, k] == vals[:, k - 1]).nonzero().flatten() if k < n else idx[:0, 0]
+    vals, idx = vals[:, :k], idx[:, :k]
     if len(ambiguous):
         order = torch.sort(sims[ambiguous], dim=1, descending=True, stable=True).indices[:, :k]
         idx[ambiguous] = order
