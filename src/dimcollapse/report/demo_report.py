@@ -103,9 +103,46 @@ def verify_section(run_dir: Path) -> Section | None:
                    readings.verify_readings(res), [], "\n".join(rows))
 
 
+def image_section(run_dir: Path) -> Section:
+    """Image models: DirectCLR vs no projector (reads DEMO/images/images.json, written by
+    `reproduce.demo.run_image_demo`; says how to run it when absent)."""
+    res = _load(run_dir / "images" / "images.json")
+    title = "Image models: DirectCLR and SimCLR without a projector (Section 6, Fig 7b / 9)"
+    if res is None:
+        return Section(title, ["not run in this demo folder (`dimcollapse demo --no-images`, "
+                               "or an older demo); run `dimcollapse demo` with a CIFAR-10 "
+                               "folder (--data-dir or $DIMCOLLAPSE_DATA)"])
+    if res.get("status") != "complete":
+        return Section(title, [f"not run: {res.get('reason')}", res.get("how_to_get", "")])
+    runs = {r["projector"]: r for r in res["runs"]}
+    lines = []
+    for r in res["runs"]:
+        p, s = r["probe"], r["spectrum_r"]
+        lines.append(f"{r['label']}: linear-probe top-1 {p['top1']:.2f}% (kNN "
+                     f"{p['knn_top1']:.2f}%), {s['collapsed_dims']} of {s['dim']} dimensions of "
+                     f"r collapsed, RankMe {s['rankme']:.1f}.")
+    d, n = runs.get("directclr"), runs.get("none")
+    if d and n:
+        dc, nc = d["spectrum_r"]["collapsed_dims"], n["spectrum_r"]["collapsed_dims"]
+        if nc > dc:
+            lines.append(f"Without a projector r has {nc - dc} more collapsed dimensions than "
+                         "with DirectCLR, as the paper's Fig 7b / 9 shows.")
+        else:
+            lines.append(f"At this short budget the no-projector representation does NOT have "
+                         f"more collapsed dimensions than DirectCLR's ({nc} vs {dc}); the "
+                         "paper's Fig 7b / 9 is after 100 ImageNet epochs (see "
+                         "`dimcollapse reproduce` for longer runs).")
+    b = res["budget"]
+    note = (f"Settings: preset {b['preset']}, {res['schedule']} steps, training subset "
+            f"{b['train_subset']}, probe on {b['probe_subset'] or 'all'} train images, "
+            f"seed {res['runs'][0]['seed']}; {res['wall_s']:.0f} s.")
+    return Section(title, lines, [(f"images/{res['figure']}",
+                                   "representation spectra, test split")], note)
+
+
 # The demo's sections, in order. Parts added later append their builders here.
 SECTIONS: list[SectionBuilder] = [strong_aug_section, implicit_reg_section, depth_section,
-                                  verify_section]
+                                  verify_section, image_section]
 
 
 def build_report(run_dir: str | Path, sections: list[SectionBuilder] | None = None) -> str:
