@@ -130,7 +130,8 @@ def main() -> None:
 
     import torch
 
-    from dimcollapse.eval.probe import DEFAULT_L2, fit_standardizer, linear_probe, probe_objective
+    from dimcollapse.eval.probe import DEFAULT_L2, linear_probe, probe_objective
+    from dimcollapse.eval.standardize import fit_standardizer
 
     a.l2 = DEFAULT_L2 if a.l2 is None else a.l2
 

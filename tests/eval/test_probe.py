@@ -10,7 +10,8 @@ from dimcollapse.errors import UserError
 from dimcollapse.eval._inputs import topk_correct
 from dimcollapse.eval._lbfgs import minimize_lbfgs
 from dimcollapse.eval.l2_select import select_l2
-from dimcollapse.eval.probe import fit_standardizer, linear_probe, probe_objective
+from dimcollapse.eval.probe import linear_probe, probe_objective
+from dimcollapse.eval.standardize import fit_standardizer, gram, standardize_fit
 
 
 def _mixture(n, d, c, *, seed, spread=1.0, noise=1.0):
@@ -156,6 +157,21 @@ def test_standardizer_stats_and_dead_features():
     np.testing.assert_allclose(std32.scale[:5].numpy(), std.scale[:5].numpy(), rtol=1e-6)
     res = linear_probe(x, torch.arange(300) % 3, x, torch.arange(300) % 3)
     assert np.isfinite(res.loss) and torch.all(res.weight[:, 5] == 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_standardize_fit_second_moment_matches_direct_computation(dtype):
+    x, _ = _mixture(1000, 9, 3, seed=20)
+    x = torch.cat([x, torch.full((1000, 1), -3.0, dtype=torch.float64)], dim=1).to(dtype)
+    std, xs, s = standardize_fit(x, dtype, second_moment=True)
+    ref_xs = (x.double() - x.double().mean(0)) / x.double().std(0, correction=0)
+    ref_xs[:, 9] = 0.0
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(xs.double(), ref_xs, rtol=0, atol=tol)
+    torch.testing.assert_close(s, ref_xs.t() @ ref_xs / 1000, rtol=0, atol=tol)
+    g = torch.Generator().manual_seed(21)
+    m = torch.randn(37, 11, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(gram(m, blocks=3), m.t() @ m, rtol=1e-14, atol=1e-12)
 
 
 def test_large_offset_survives_float32():

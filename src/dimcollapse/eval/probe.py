@@ -33,6 +33,7 @@ from dimcollapse.eval._inputs import (
     topk_correct,
 )
 from dimcollapse.eval._lbfgs import minimize_lbfgs
+from dimcollapse.eval.standardize import Standardizer, standardize_fit
 
 # Default L2 strength on the mean loss (scikit-learn C = 1/(l2 N): C = 0.002 at N = 50,000).
 # Held-out selection (`select_l2`, grid 1e-4..1e-1, 20% of train held out, 2 seeds) on the two
@@ -42,67 +43,6 @@ from dimcollapse.eval._lbfgs import minimize_lbfgs
 DEFAULT_L2 = 1e-2
 # Grid searched by `select_l2`: powers of ten around the default (smaller values change little).
 DEFAULT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
-
-
-@dataclass(frozen=True)
-class Standardizer:
-    """x -> (x - mean) / scale, with mean and scale (float64, shape (d,)) from the train split."""
-
-    mean: Tensor
-    scale: Tensor
-
-    def __call__(self, x: Tensor, dtype: torch.dtype | None = None, chunk_rows: int = 8192):
-        """Shape: (n, d) -> (n, d) of `dtype` (default x's dtype).
-
-        float32 in and out: in float32, the mean split into a float32 head and tail so that
-        x - head is exact near the mean (the input has float32 resolution anyway). Otherwise in
-        float64 by chunks, so float64 input keeps its precision."""
-        dtype = dtype or x.dtype
-        mean, scale = self.mean.to(x.device), self.scale.to(x.device)
-        if x.dtype == dtype == torch.float32:
-            head = mean.float()
-            tail = (mean - head.double()).float()
-            return (x - head).sub_(tail).mul_(scale.reciprocal().float())
-        out = torch.empty(x.shape, dtype=dtype, device=x.device)
-        for i in range(0, x.shape[0], chunk_rows):
-            out[i : i + chunk_rows] = (x[i : i + chunk_rows].to(torch.float64) - mean) / scale
-        return out
-
-
-def fit_standardizer(x: Tensor) -> Standardizer:
-    """Per-feature mean and population std (ddof 0) of `x`, returned as float64.
-
-    Shape: (N, d) -> Standardizer with (d,) tensors. See `standardize_fit`, which also returns
-    the standardised copy of x.
-    """
-    return standardize_fit(x, x.dtype)[0]
-
-
-def standardize_fit(x: Tensor, dtype: torch.dtype) -> tuple[Standardizer, Tensor]:
-    """Fit the standardiser on `x` and return it with x standardised, in `dtype`.
-
-    Shapes: (N, d) -> (Standardizer with (d,) float64 tensors, (N, d)). Works in float64 when x
-    or `dtype` is float64, else in float32. Moments are taken about a shift c (the mean of an
-    evenly strided subset of <= 1024 rows): with z = x - c, mean = c + E[z] and var = E[z^2] -
-    E[z]^2, which does not cancel because E[z] is small next to the std, and z is then
-    standardised in place, so the whole fit is three passes over x and one copy. A feature whose
-    std is zero up to float resolution (<= 1e-7 * the largest std) keeps scale 1: a dead
-    (collapsed) coordinate, common in collapsed representations, then stays 0 instead of
-    blowing up. NaN or inf anywhere in `x` raises UserError (the moments become non-finite).
-    """
-    work = torch.float64 if torch.float64 in (x.dtype, dtype) else torch.float32
-    n = x.shape[0]
-    shift = x[:: max(1, n // 1024)][:1024].to(torch.float64).mean(dim=0)
-    z = x.to(work) - shift.to(work)
-    m1 = z.sum(dim=0).to(torch.float64) / n
-    m2 = torch.linalg.vector_norm(z, dim=0).to(torch.float64).square_() / n
-    if not (torch.isfinite(m1).all() and torch.isfinite(m2).all()):
-        raise_not_finite("train features")
-    std = (m2 - m1.square()).clamp_min_(0.0).sqrt_()
-    dead = std <= 1e-7 * std.max().clamp_min(torch.finfo(torch.float64).tiny)
-    scale = torch.where(dead, torch.ones_like(std), std)
-    z.sub_(m1.to(work)).mul_(scale.reciprocal().to(work))
-    return Standardizer(mean=shift + m1, scale=scale), z.to(dtype)
 
 
 def probe_objective(
@@ -136,34 +76,22 @@ def probe_objective(
     return loss, grad_w, grad_b
 
 
-def _gram(x: Tensor, blocks: int = 4) -> Tensor:
-    """x^T x from the upper block triangle only (10/16 of the products for 4 blocks)."""
-    d = x.shape[1]
-    out = torch.empty(d, d, dtype=x.dtype, device=x.device)
-    edges = [i * d // blocks for i in range(blocks + 1)]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        blk = x[:, lo:hi].t() @ x[:, lo:]
-        out[lo:hi, lo:] = blk
-        out[lo:, lo:hi] = blk.t()
-    return out
+def curvature_preconditioner(second_moment: Tensor, l2: float, num_classes: int) -> Tensor:
+    """T = L^(-1) with L L^T = S / C + l2 I, S = E[x x^T] of the standardised train features.
 
-
-def curvature_preconditioner(x: Tensor, l2: float, num_classes: int) -> Tensor:
-    """T = L^(-1) with L L^T = S / C + l2 I, where S = x^T x / N.
-
-    Shape: (N, d) standardised features -> (d, d) lower-triangular, in x's dtype. At W = 0 the
-    Hessian of F is (I - 11^T / C) / C (x) S + l2 I, so in the variables W~ with W = W~ T each
-    row's curvature T (S / C + l2 I) T^T is the identity: L-BFGS's first steps are nearly Newton
-    steps instead of crawling along the small-variance directions of correlated features. S
-    costs one N d^2 product (a few objective evaluations). It is computed on all rows: an
-    estimate from a subset misses the rare directions of low-rank features (random-init ResNet
-    features on CIFAR-10 took 747 iterations with S from 12,500 of 50,000 rows, 43 with all).
-    The minimiser does not depend on T.
+    Shape: S (d, d) -> (d, d) lower-triangular, float64. At W = 0 the Hessian of F is
+    (I - 11^T / C) / C (x) S + l2 I, so in the variables W~ with W = W~ T each row's curvature
+    T (S / C + l2 I) T^T is the identity: L-BFGS's first steps are nearly Newton steps instead
+    of crawling along the small-variance directions of correlated features. S comes from all
+    rows (`standardize_fit(..., second_moment=True)`): an estimate from a subset misses the rare
+    directions of low-rank features (random-init ResNet-18 features of CIFAR-10 took 747
+    iterations with S from 12,500 of the 50,000 rows, 43 with all of them). The minimiser does
+    not depend on T.
     """
-    s = _gram(x).to(torch.float64) / x.shape[0]
+    s = second_moment.to(torch.float64)
     eye = torch.eye(s.shape[0], dtype=s.dtype, device=s.device)
     chol = torch.linalg.cholesky(s / num_classes + l2 * eye)
-    return torch.linalg.solve_triangular(chol, eye, upper=False).to(x.dtype)
+    return torch.linalg.solve_triangular(chol, eye, upper=False)
 
 
 @dataclass
@@ -256,7 +184,7 @@ def linear_probe(
     c = num_classes or top_label + 1
     if top_label >= c:
         raise UserError(f"labels go up to {top_label} but num_classes = {c}: pass a larger value")
-    std, xtr = standardize_fit(xtr, dtype)
+    std, xtr, second_moment = standardize_fit(xtr, dtype, second_moment=precondition)
     xte = std(xte, dtype)
     if not torch.isfinite(xte.sum()):
         raise_not_finite("test features")
@@ -265,7 +193,7 @@ def linear_probe(
     # Optimise over theta = [W~ (C*d), b~ (C)] with W = W~ T, b = sqrt(C) b~, so
     # dF/dW~ = dF/dW T^T (see curvature_preconditioner: both blocks start with curvature ~ 1).
     t_mat = (
-        curvature_preconditioner(xtr, l2, c)
+        curvature_preconditioner(second_moment, l2, c).to(dtype)
         if precondition
         else torch.eye(d, dtype=dtype, device=device)
     )
