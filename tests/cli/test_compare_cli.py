@@ -94,3 +94,18 @@ def test_missing_results_are_computed_or_listed(tmp_path, capsys):
     again = json.loads((tmp_path / "p" / "probe.json").read_text())
     assert again["linear_probe"]["top1"] == probe["linear_probe"]["top1"]
     assert rows[1]["collapsed_dims_r"] == 500
+
+
+def test_results_of_an_older_checkpoint_are_recomputed(tmp_path, capsys):
+    data = make_labelled_tree(tmp_path / "data")
+    run = train_tiny(tmp_path / "run", data, tmp_path / "cache",
+                     **{"model.projector": "none"})
+    stale = json.loads(json.dumps({"checkpoint": {"path": str(run / "checkpoint_last.pt"),
+                                                  "step": 2},
+                                   "linear_probe": {"top1": 1.0}, "knn": None}))
+    (run / "probe.json").write_text(json.dumps(stale))
+    assert main(["compare", str(run), "--no-compute", "--out", str(tmp_path / "c")]) == 2
+    assert "dimcollapse probe" in capsys.readouterr().err
+    assert main(["compare", str(run), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    row = json.loads((tmp_path / "c" / "compare.json").read_text())["rows"][0]
+    assert row["top1"] != 1.0 and row["step"] == 4

@@ -63,8 +63,23 @@ def _labels(args) -> list[str]:
     return labels
 
 
-def _missing(files: dict) -> list[str]:
-    return [k for k in ("probe", "spectrum_r", "spectrum_z") if files[k] is None]
+def _missing(files: dict, run) -> list[str]:
+    """Files absent, or computed from another checkpoint than the run's current one (a probe
+    of checkpoint_last.pt before the run finished)."""
+    from pathlib import Path
+
+    from dimcollapse.eval.target import RUN_CHECKPOINTS
+
+    p = Path(run)
+    current = next((n for n in RUN_CHECKPOINTS if (p / n).is_file()), None) if p.is_dir() \
+        else p.name
+
+    def source(rec: dict) -> str | None:
+        ck = rec.get("checkpoint") or (rec.get("source") or {}).get("checkpoint") or {}
+        return Path(ck["path"]).name if ck.get("path") else None
+
+    return [k for k in ("probe", "spectrum_r", "spectrum_z") if files[k] is None
+            or (current is not None and source(files[k]) not in (None, current))]
 
 
 def _run(args) -> int:
@@ -89,7 +104,7 @@ def _run(args) -> int:
     for label, run in zip(labels, args.runs, strict=True):
         p = Path(run)
         files = read_run(p if p.is_dir() else p.parent)  # where `probe`/`spectrum` write
-        missing = _missing(files)
+        missing = _missing(files, run)
         if missing and args.no_compute:
             cmds = {"probe": f"dimcollapse probe {run}",
                     "spectrum_r": f"dimcollapse spectrum {run} --space representation",
