@@ -46,17 +46,21 @@ DEFAULT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def probe_objective(
-    weight: Tensor, bias: Tensor, x: Tensor, y: Tensor, l2: float, *, chunk_rows: int = 2048
+    weight: Tensor, bias: Tensor, x: Tensor, y: Tensor, l2: float, *,
+    chunk_rows: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """F(W, b) above and its analytic gradient.
 
     Shapes: weight (C, d), bias (C,), x (N, d), y (N,) int -> (loss () float64, grad_w (C, d),
     grad_b (C,)). With G = (softmax(X W^T + b) - onehot(y)) / N: dF/dW = G^T X + l2 W and
-    dF/db = sum_i G_i. On CPU the rows go through in chunks of `chunk_rows`, so each chunk of X
-    is still in cache when G^T X needs it again (one pass over memory instead of two); partial
-    losses are summed in float64, so line-search comparisons are not limited by float32 sums.
+    dF/db = sum_i G_i. On CPU the rows go through in chunks of `chunk_rows` (default: 8 MiB of
+    x, 4,096 rows at d = 512), so each chunk of X is still in cache when G^T X needs it again
+    (one pass over memory instead of two) while parallel regions stay few; partial losses are
+    summed in float64, so line-search comparisons are not limited by float32 sums.
     """
     n = x.shape[0]
+    if chunk_rows is None:
+        chunk_rows = max(256, (8 << 20) // max(1, x.shape[1] * x.element_size()))
     step = n if x.is_cuda else chunk_rows
     grad_w = torch.zeros_like(weight)
     grad_b = torch.zeros_like(bias)
