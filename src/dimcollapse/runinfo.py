@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -72,10 +73,18 @@ def _version(package: str) -> str | None:
         return None
 
 
+def command_line() -> str:
+    """The command as the user would retype it (`python -m dimcollapse` shows as dimcollapse)."""
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "-m"):
+        prog = "dimcollapse"
+    return shlex.join([prog, *sys.argv[1:]])
+
+
 def run_metadata() -> dict[str, Any]:
     """What produced a result: command line, git sha, versions, host, UTC time."""
     return {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "git_sha": git_sha(),
         "dimcollapse": __version__,
         "python": platform.python_version(),

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -86,8 +85,6 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     if not (out / ".gitignore").exists():
         atomic_write_bytes(out / ".gitignore", GITIGNORE.encode())
     meta = run_metadata()
-    if Path(sys.argv[0]).name in ("__main__.py", "dimcollapse"):  # `python -m dimcollapse`
-        meta["command"] = shlex.join(["dimcollapse", *sys.argv[1:]])
     load_start, t0 = _load(), time.perf_counter()
     log(f"{target}: {len(arms)} arms x {len(seeds)} seed(s) = {len(jobs)} runs into {out} "
         f"(load average {load_start:.2f})")
