@@ -18,10 +18,14 @@ Features: by default a synthetic stand-in for a ResNet-18 representation (50,000
 test rows x 512, 10 classes, fixed seed): class means in a 32-d subspace mixed into 512-d, a
 power-law noise spectrum, ReLU, and 5% dead (always-zero) coordinates, as in a partly collapsed
 representation. `--features FILE.npz` (arrays train_x, train_y, test_x, test_y) runs on real
-features instead. The last line of output is one JSON object.
+features instead; `--random-resnet18-cifar10 DIR` computes real-image features (an untrained
+ResNet-18 on CIFAR-10; `--save-features` keeps them for reruns). The last line of output is
+one JSON object.
 
     .venv/bin/python bench/bench_probe.py [--features F.npz] [--l2 1e-2] [--tol 1e-4] [--repeat 1]
     .venv/bin/python bench/bench_probe.py --l2-sweep [--features F.npz]   # evidence for DEFAULT_L2
+    .venv/bin/python bench/bench_probe.py --random-resnet18-cifar10 ../shared/datasets/cifar10 \
+        --save-features /tmp/r18.npz                                    # real-image features
 """
 
 from __future__ import annotations
@@ -64,6 +68,33 @@ def synthetic_features(
     train_x, train_y = draw(n_train)
     test_x, test_y = draw(n_test)
     return train_x, train_y, test_x, test_y
+
+
+def random_resnet18_features(data_dir: str):
+    """Frozen features of a randomly initialised ResNet-18 (ImageNet stem, seed 0) on CIFAR-10.
+
+    Real-image features with the correlated, partly collapsed structure of an untrained
+    network: 50,000 + 10,000 rows x 512, bf16 autocast, 32 px, no augmentation. ~1.5 min here.
+    """
+    import torch
+
+    from dimcollapse.data import build_dataset
+    from dimcollapse.models import build_backbone
+
+    model = build_backbone("resnet18", stem="imagenet", seed=0).eval()
+    model = model.to(memory_format=torch.channels_last)
+    out = []
+    for split in ("train", "test"):
+        ds = build_dataset("cifar10", data_dir, split)
+        mean = torch.tensor(ds.mean).view(1, 3, 1, 1)
+        std = torch.tensor(ds.std).view(1, 3, 1, 1)
+        feats = []
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(ds), 500):
+                x = (ds.images[i : i + 500].float() / 255 - mean) / std
+                feats.append(model(x.contiguous(memory_format=torch.channels_last)).float())
+        out += [torch.cat(feats).numpy(), ds.targets.numpy()]
+    return tuple(out)
 
 
 def sklearn_worker(folder: str) -> None:
@@ -118,6 +149,9 @@ def l2_sweep(train_x, train_y, test_x, test_y) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", help=".npz with train_x, train_y, test_x, test_y")
+    ap.add_argument("--random-resnet18-cifar10", metavar="DATA_DIR",
+                    help="features of a random-init ResNet-18 on CIFAR-10 found in DATA_DIR")
+    ap.add_argument("--save-features", metavar="FILE.npz", help="save the features used")
     ap.add_argument("--l2", type=float, default=None, help="default: the probe's DEFAULT_L2")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--max-iter", type=int, default=5000)
@@ -142,10 +176,15 @@ def main() -> None:
         keys = ("train_x", "train_y", "test_x", "test_y")
         train_x, train_y, test_x, test_y = (f[k] for k in keys)
         source = a.features
+    elif a.random_resnet18_cifar10:
+        train_x, train_y, test_x, test_y = random_resnet18_features(a.random_resnet18_cifar10)
+        source = "random-init ResNet-18 on CIFAR-10 (seed 0)"
     else:
         train_x, train_y, test_x, test_y = synthetic_features()
         source = "synthetic (seed 0)"
     train_x, test_x = train_x.astype(np.float32), test_x.astype(np.float32)
+    if a.save_features:
+        np.savez(a.save_features, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
     n, d = train_x.shape
     print(f"features: {source}: train {n} x {d}, test {len(test_y)}; "
           f"threads {torch.get_num_threads()}; l2 {a.l2} (sklearn C {1 / (a.l2 * n):.4g})")
