@@ -16,7 +16,7 @@ def _cfg(**over):
 def test_schedule_length_from_epochs_or_steps_and_warmup():
     paper = resolve(default_config())
     assert build.schedule_steps(paper, 312) == (100 * 312, 10 * 312)  # Appendix D
-    assert build.schedule_steps(_cfg(), 195) == (600, 30)  # cpu preset: steps, warm-up steps
+    assert build.schedule_steps(_cfg(), 195) == (900, 30)  # cpu preset: steps, warm-up steps
     cfg = _cfg(**{"loop.max_steps": None, "loop.epochs": 3, "optim.warmup_steps": None,
                   "optim.warmup_epochs": 0.5})
     assert build.schedule_steps(cfg, 195) == (585, 97)

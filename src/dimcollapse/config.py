@@ -142,7 +142,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"backbone": "resnet18", "stem": "imagenet", "sync_bn": False},
         "optim": {"name": "sgd", "lr_per_256": 0.3, "weight_decay": 1e-6,
                   "warmup_steps": 30, "probe_lr_scale": 1 / 3},
-        "loop": {"batch_size": 256, "max_steps": 600, "checkpoint_every_steps": 100,
+        "loop": {"batch_size": 256, "max_steps": 900, "checkpoint_every_steps": 100,
                  "log_every_steps": 10, "spectrum_every_steps": 100},
     },
 }

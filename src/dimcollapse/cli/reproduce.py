@@ -21,7 +21,7 @@ resumes from its checkpoint."""
 
 EPILOG = """\
 presets (the training presets of `dimcollapse train`, see its --help):
-  cpu       CIFAR-10, ResNet-18 (imagenet stem), 32 px, SGD, batch 256, 600 steps: table1 with
+  cpu       CIFAR-10, ResNet-18 (imagenet stem), 32 px, SGD, batch 256, 900 steps: table1 with
             2 seeds in about an hour on a 2-core CPU
   cifar     CIFAR-10, ResNet-18 (cifar stem), LARS, batch 512, 800 epochs (one GPU)
   imagenet  the paper's recipe: ImageNet (--data-dir), ResNet-50, LARS, batch 4096, 100 epochs
@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("budget (applies to every arm; default: the preset's)")
     length = g.add_mutually_exclusive_group()
     length.add_argument("--max-steps", type=int, metavar="STEPS", help="schedule length in "
-                        "optimizer steps (cpu preset: 600)")
+                        "optimizer steps (cpu preset: 900)")
     length.add_argument("--epochs", type=int, help="schedule length in epochs of the "
                         "training set (cifar: 800, imagenet: 100)")
     g.add_argument("--train-subset", type=int, metavar="N", help="pretrain on a fixed "
