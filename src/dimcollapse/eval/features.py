@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from dimcollapse.errors import UserError
 from dimcollapse.eval.checkpoints import LoadedCheckpoint
+from dimcollapse.runinfo import atomic_write
 
 CACHE_FORMAT = "dimcollapse-features"
 CACHE_VERSION = 1
@@ -216,19 +216,8 @@ def read_cache(path: Path, key: dict) -> dict[str, Tensor] | None:
 
 def write_cache(path: Path, key: dict, tensors: dict[str, Tensor]) -> None:
     """torch.save to a temp file in the same folder, fsync, rename (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key,
-                        "tensors": tensors}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    payload = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "tensors": tensors}
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def cached_features(ckpt: LoadedCheckpoint, dataset, *, image_size: int,
