@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dimcollapse.figures import pyplot, save_figure
 from dimcollapse.report.spectrum_plot import YLABEL
 
 
@@ -15,10 +16,7 @@ def side_by_side_spectra(base: str | os.PathLike, runs: list[tuple[str, str]],
                          path: str | os.PathLike) -> Path:
     """One panel per (label, run folder relative to `base`): log sigma_k of r against k, read
     from the run's spectrum_representation/spectrum.json; the panels share the y-axis."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.8), dpi=120,
                              sharey=True, squeeze=False)
@@ -38,10 +36,4 @@ def side_by_side_spectra(base: str | os.PathLike, runs: list[tuple[str, str]],
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel(YLABEL, fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

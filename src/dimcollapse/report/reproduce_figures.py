@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dimcollapse.figures import pyplot, save_figure
 from dimcollapse.report.spectrum_plot import plot_spectra
 
 FIG_SPECTRA = "fig7b_representation_spectra.png"
@@ -68,10 +69,7 @@ def embedding_spectrum(rows: list[dict], out_dir: str | os.PathLike, *,
 def top1_vs_d0(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
     """Top-1 (mean +- std over seeds) against d0 for the DirectCLR arms; None if < 2 values.
     The no-projector arm, when present, is drawn as a horizontal reference."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sweep = sorted((r for r in rows if r["projector"] == "directclr" and r["top1"]),
                    key=lambda r: r["d0"])
@@ -99,12 +97,7 @@ def top1_vs_d0(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(out_dir) / FIG_D0
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, Path(out_dir) / FIG_D0)
 
 
 def draw_all(rows: list[dict], out_dir: str | os.PathLike) -> dict[str, str]:

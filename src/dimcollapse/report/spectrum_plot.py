@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dimcollapse.figures import pyplot, save_figure
+
 YLABEL = r"eigenvalue $\sigma_k$ of the covariance (log scale)"
 
 
@@ -29,10 +31,7 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     normalize_max: divide each curve by its largest value (to overlay different scales).
     Returns the path written. Uses the Agg backend (no display needed).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not curves:
         raise ValueError("plot_spectra needs at least one curve")
@@ -60,13 +59,7 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
         ax.plot([], [], color="gray", ls=":", label=f"collapse threshold ({threshold:g} x max)")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)  # atomic: a killed run leaves the old figure or the new one
-    return path
+    return save_figure(fig, path)
 
 
 def write_spectrum_report(summary: Mapping, out_dir: str | os.PathLike, *,

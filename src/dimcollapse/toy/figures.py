@@ -5,29 +5,9 @@ Each function takes the loaded JSON and a path and writes one PNG (matplotlib, A
 
 from __future__ import annotations
 
-import io
-import os
-
 import numpy as np
 
-from dimcollapse.runinfo import atomic_write_bytes
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    buf = io.BytesIO()
-    # no timestamps in the PNG metadata, so equal results give equal files
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    _plt().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+from dimcollapse.figures import pyplot, save_figure
 
 
 def _log10(v, floor_rel: float = 1e-16) -> np.ndarray:
@@ -40,7 +20,7 @@ def _log10(v, floor_rel: float = 1e-16) -> np.ndarray:
 
 def strong_aug_figure(res: dict, path) -> None:
     """Fig 3: log singular values of W per k at the end (start dashed), and their evolution."""
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     cmap = plt.get_cmap("viridis")
     runs = res["runs"]
@@ -59,12 +39,12 @@ def strong_aug_figure(res: dict, path) -> None:
     ax2.set(xlabel="step", ylabel="mean log10 singular value",
             title="top half (solid) and bottom half (dotted)")
     ax1.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def alignment_figure(res: dict, path) -> None:
     """Fig 5: |A| = |V2^T U1| at the start and the end, and its diagonal / block mass."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
     for ax, key, title in ((axes[0], "alignment_start", "start"),
                            (axes[1], "alignment_end", f"step {res['steps'][-1]}")):
@@ -83,12 +63,12 @@ def alignment_figure(res: dict, path) -> None:
                 label=f"blocks among grown pairs, lr {run['lr']:g}")
     ax.set(xlabel="step", ylabel="share of |A|^2", ylim=(0, 1.02), title="alignment")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def trajectories_figure(res: dict, path) -> None:
     """Fig 6a-c: singular values of W1, W2 and the embedding spectrum over training."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     steps = np.asarray(res["steps"])
     for ax, key, title in ((axes[0], "sv_w1_trajectory", "(a) singular values of W1"),
@@ -98,12 +78,12 @@ def trajectories_figure(res: dict, path) -> None:
         traj = np.asarray(res[key])
         ax.plot(steps, _log10(traj), lw=1)
         ax.set(xlabel="step", ylabel="log10", title=title)
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def depth_figure(res: dict, path) -> None:
     """Fig 11: embedding spectrum per depth, linear (a) and ReLU (b); start dashed."""
-    plt = _plt()
+    plt = pyplot()
     relus = sorted({run["relu"] for run in res["runs"]})
     fig, axes = plt.subplots(1, len(relus), figsize=(5.5 * len(relus), 4), squeeze=False)
     depths = sorted({run["layers"] for run in res["runs"]})
@@ -119,4 +99,4 @@ def depth_figure(res: dict, path) -> None:
         ax.set(xlabel="eigenvalue index", ylabel="log10 eigenvalue",
                title=f"Fig 11{'b: ReLU' if rl else 'a: linear'} (dashed: start)")
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
