@@ -10,7 +10,7 @@ from dimcollapse.errors import UserError
 from dimcollapse.eval._inputs import topk_correct
 from dimcollapse.eval._lbfgs import minimize_lbfgs
 from dimcollapse.eval.l2_select import select_l2
-from dimcollapse.eval.probe import linear_probe, probe_objective
+from dimcollapse.eval.probe import curvature_preconditioner, linear_probe, probe_objective
 from dimcollapse.eval.standardize import fit_standardizer, gram, standardize_fit
 
 
@@ -123,6 +123,22 @@ def test_float32_matches_float64_and_preconditioning_does_not_change_the_optimum
     torch.testing.assert_close(r64.weight, r64_plain.weight, rtol=0, atol=1e-6)
     assert r64.iterations < r64_plain.iterations  # what the preconditioner is for
     assert abs(r32.top1 - r64.top1) <= 0.2 and r32.loss == pytest.approx(r64.loss, abs=1e-6)
+
+
+def test_preconditioner_survives_an_indefinite_float32_second_moment():
+    # Rank-2 S with a -1e-5 eigenvalue (float32 rounding of collapsed features) and l2 = 1e-6:
+    # a plain Cholesky of S / C + l2 I fails; the ridge must grow until it succeeds.
+    g = torch.Generator().manual_seed(0)
+    u = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0]
+    s = u @ torch.diag(torch.tensor([4.0, 2.0] + [0.0] * 5 + [-1e-5], dtype=torch.float64)) @ u.T
+    with pytest.raises(torch.linalg.LinAlgError):
+        torch.linalg.cholesky(s / 4 + 1e-6 * torch.eye(8, dtype=torch.float64))
+    t = curvature_preconditioner(s, 1e-6, 4)
+    assert torch.isfinite(t).all() and torch.equal(t, t.tril())
+    # Where S / C + l2 I is positive definite, T is exactly its inverse Cholesky factor.
+    eye = torch.eye(8, dtype=torch.float64)
+    t_pd = curvature_preconditioner(s + eye, 1e-3, 4)
+    torch.testing.assert_close(t_pd @ ((s + eye) / 4 + 1e-3 * eye) @ t_pd.T, eye)
 
 
 def test_deterministic_bits():
