@@ -9,20 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 from evalfakes import make_labelled_tree, train_tiny  # noqa: E402
 
 from dimcollapse.cli import main  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _fake_run(folder: Path, top1, knn, rankme_r, coll_r, coll_z, n_ev=8):

@@ -24,13 +24,7 @@ from dimcollapse.cli import main  # noqa: E402
 from dimcollapse.eval import knn_classify, linear_probe  # noqa: E402
 from dimcollapse.spectrum import covariance_spectrum, rankme  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 from evalfakes import make_labelled_tree  # noqa: E402
@@ -20,12 +19,7 @@ TINY = ["--image-size", "16", "--batch-size", "16", "--max-steps", "3", "--threa
         "--set", "loop.precision=\"fp32\"", "--set", "loop.spectrum_every_steps=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cli_run_and_recorded_train_command(tmp_path, capsys, monkeypatch):

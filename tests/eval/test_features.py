@@ -12,13 +12,7 @@ from dimcollapse.eval import features as F
 from dimcollapse.eval import load_checkpoint
 from dimcollapse.train.precision import resolve_precision
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,7 @@ TINY = ["model.hidden_dim=64", "model.out_dim=32", "loop.precision=\"fp32\"",
         "loop.checkpoint_every_steps=2", "loop.log_every_steps=1", "loop.spectrum_every_steps=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,10 @@
 import pytest
-import torch
 from trainhelpers import make_tree
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine oversubscribed OpenMP threads make these
-    tiny models several times slower, and the subprocess runs use one thread too."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every training test runs with one intra-op thread (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -17,33 +17,23 @@ import torch
 from dimcollapse.errors import UserError
 from dimcollapse.toy import data
 from dimcollapse.toy.measure import eval_inputs, run_spectra
-from dimcollapse.toy.nets import INITS, LinearStack, init_layers
-from dimcollapse.toy.strong_aug import _validate_common
+from dimcollapse.toy.nets import LinearStack, init_layers
+from dimcollapse.toy.settings import ToySettings, validate_common
 from dimcollapse.toy.train import single_threaded, train
 
 REL_THRESHOLD = 1e-4
 
 
 @dataclass(frozen=True)
-class DepthConfig:
+class DepthConfig(ToySettings):
     """Settings of Fig 11 (SPEC §3; lr and noise as Fig 5/6, which the paper does not restate)."""
 
     depths: tuple[int, ...] = (1, 2, 3, 4)
     relu: tuple[bool, ...] = (False, True)
-    steps: int = 10_000
     lr: float = 0.01
     noise: float = 0.001
-    loss: str = "paper"
-    reduction: str = "mean"
     init: str = "spread"
-    seed: int = 0
-    batch_size: int = data.BATCH_SIZE
-    n_samples: int = data.N_SAMPLES
-    dim: int = data.DIM
-    record_every: int = 100
-    eval_samples: int = data.EVAL_SAMPLES
     rel_threshold: float = REL_THRESHOLD
-    dtype: str = "float32"
 
 
 def validate(cfg: DepthConfig) -> None:
@@ -51,9 +41,7 @@ def validate(cfg: DepthConfig) -> None:
         raise UserError("--depths must be one or more integers >= 1")
     if cfg.noise < 0:
         raise UserError("--noise must be >= 0")
-    if cfg.init not in INITS:
-        raise UserError(f"unknown --init {cfg.init!r}: choose one of {', '.join(INITS)}")
-    _validate_common(cfg)
+    validate_common(cfg, lr=cfg.lr, init=cfg.init)
 
 
 def count_collapsed(eigenvalues, rel_threshold: float = REL_THRESHOLD) -> int:

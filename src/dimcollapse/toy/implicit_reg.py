@@ -19,8 +19,8 @@ import torch
 from dimcollapse.errors import UserError
 from dimcollapse.toy import data
 from dimcollapse.toy.measure import eval_inputs, run_spectra, singular_values
-from dimcollapse.toy.nets import INITS, LinearStack, init_layers
-from dimcollapse.toy.strong_aug import _validate_common
+from dimcollapse.toy.nets import LinearStack, init_layers
+from dimcollapse.toy.settings import ToySettings, validate_common
 from dimcollapse.toy.theory import (
     alignment_matrix,
     block_mass,
@@ -34,23 +34,13 @@ COLLAPSE_DECADES = 5.0  # the issue's count: eigenvalues 5+ decades below the la
 
 
 @dataclass(frozen=True)
-class ImplicitRegConfig:
+class ImplicitRegConfig(ToySettings):
     """Paper/official settings of Fig 5/6 (SPEC §3)."""
 
     lrs: tuple[float, ...] = (0.01,)
-    steps: int = 10_000
     noise: float = 0.001
-    loss: str = "paper"
-    reduction: str = "mean"
     init: str = "spread"
-    seed: int = 0
-    batch_size: int = data.BATCH_SIZE
-    n_samples: int = data.N_SAMPLES
-    dim: int = data.DIM
-    record_every: int = 100
-    eval_samples: int = data.EVAL_SAMPLES
     block_rel_tol: float = 0.10
-    dtype: str = "float32"
 
     @property
     def lr(self) -> float:  # the primary run's lr (for the shared validation)
@@ -62,9 +52,7 @@ def validate(cfg: ImplicitRegConfig) -> None:
         raise UserError("no learning rate given: pass one or more values to --lr")
     if cfg.noise < 0:
         raise UserError("--noise must be >= 0")
-    if cfg.init not in INITS:
-        raise UserError(f"unknown --init {cfg.init!r}: choose one of {', '.join(INITS)}")
-    _validate_common(cfg)
+    validate_common(cfg, lr=cfg.lr, init=cfg.init)
 
 
 def count_collapsed(eigenvalues: np.ndarray, decades: float = COLLAPSE_DECADES) -> int:

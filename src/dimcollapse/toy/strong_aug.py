@@ -16,30 +16,21 @@ import torch
 from dimcollapse.errors import UserError
 from dimcollapse.toy import data
 from dimcollapse.toy.measure import XProbe, eval_inputs, run_spectra, singular_values
-from dimcollapse.toy.nets import INITS, LinearStack, init_layers
+from dimcollapse.toy.nets import LinearStack, init_layers
+from dimcollapse.toy.settings import ToySettings, validate_common
 from dimcollapse.toy.train import single_threaded, train
 
 NOISY_FROM = 8  # dims 8-15 are augmented, 0-7 are not
 
 
 @dataclass(frozen=True)
-class StrongAugConfig:
+class StrongAugConfig(ToySettings):
     """Paper/official settings of Fig 3 (SPEC §3)."""
 
     k_values: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-    steps: int = 10_000
     lr: float = 0.001
-    loss: str = "paper"
-    reduction: str = "mean"
     init: str = "orthogonal"
-    seed: int = 0
-    batch_size: int = data.BATCH_SIZE
-    n_samples: int = data.N_SAMPLES
-    dim: int = data.DIM
-    record_every: int = 100
-    eval_samples: int = data.EVAL_SAMPLES
     x_probe_batches: int = 16
-    dtype: str = "float32"
 
 
 def validate(cfg: StrongAugConfig) -> None:
@@ -47,18 +38,7 @@ def validate(cfg: StrongAugConfig) -> None:
         raise UserError("no noise amplitude given: pass one or more values to --k")
     if any(k < 0 for k in cfg.k_values):
         raise UserError("noise amplitudes must be >= 0: fix --k")
-    if cfg.init not in INITS:
-        raise UserError(f"unknown --init {cfg.init!r}: choose one of {', '.join(INITS)}")
-    _validate_common(cfg)
-
-
-def _validate_common(cfg) -> None:
-    if cfg.steps < 1:
-        raise UserError("--steps must be at least 1")
-    if not cfg.lr > 0:
-        raise UserError("--lr must be positive")
-    if cfg.dtype not in ("float32", "float64"):
-        raise UserError("--dtype must be float32 or float64")
+    validate_common(cfg, lr=cfg.lr, init=cfg.init)
 
 
 def column_norms(w: np.ndarray) -> tuple[float, float]:
