@@ -6,15 +6,16 @@ Workload (issue 3): ResNet-18 (ImageNet stem, the `cpu` preset), 32x32 CIFAR-10,
 step, 2-layer projector, InfoNCE, SGD.
 
 - ours: the training loop's own parts: resident uint8 images, batched views (TwoViewBatches),
-  bf16 autocast, channels_last, forward + backward + update.
+  bf16 autocast, channels_last, the backbone's per-pixel matmuls for <= 2x2 inputs
+  (models/window_conv.py), forward + backward + update.
 - baseline (official code's style): torchvision ImageFolder decoding JPEGs, per-image PIL
-  transforms of the same view distribution, DataLoader with 2 workers, fp32, NCHW, same model,
-  loss and optimizer.
+  transforms of the same view distribution, DataLoader with 2 workers, fp32, NCHW, the same
+  model with torchvision's nn.Conv2d everywhere, same loss and optimizer.
 - views alone: our batched views vs the baseline DataLoader without the model.
 
 images/s counts dataset images (pairs of views) per second. Targets: speedup >= 2,
-views_speedup >= 5. `--ablations` also times our step under fp32/bf16 x NCHW/channels_last and
-1 thread. The last line is one JSON object.
+views_speedup >= 5. `--ablations` also times our step under fp32/bf16 x NCHW/channels_last,
+with nn.Conv2d only, and with 1 thread. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 
 from dimcollapse import build
 from dimcollapse.config import apply_overrides, preset_config, resolve
+from dimcollapse.models.window_conv import use_plain_convs
 from dimcollapse.optim import set_lr
 from dimcollapse.train.parts import assemble
 from dimcollapse.train.precision import resolve_precision
@@ -55,7 +57,8 @@ def _time_steps(step_fn, warmup: int, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def ours(args, dataset, *, precision="bf16", channels_last=True, views_only=False) -> float:
+def ours(args, dataset, *, precision="bf16", channels_last=True, views_only=False,
+         window_convs=True) -> float:
     """Our pipeline; returns images (pairs) per second."""
     cfg = _config(args, **{"loop.precision": precision, "loop.channels_last": channels_last})
     device = torch.device("cpu")
@@ -67,6 +70,8 @@ def ours(args, dataset, *, precision="bf16", channels_last=True, views_only=Fals
     prec = resolve_precision(precision, device)
     parts = assemble(cfg, num_classes=len(dataset.classes), device=device, precision=prec,
                      world_size=1)
+    if not window_convs:
+        use_plain_convs(parts.ddp)
     set_lr(parts.optimizer, cfg.optim.lr)
 
     def step(s):
@@ -103,6 +108,7 @@ def baseline(args, dataset, *, views_only=False) -> float:
     prec = resolve_precision("fp32", device)
     parts = assemble(cfg, num_classes=len(dataset.classes), device=device, precision=prec,
                      world_size=1)
+    use_plain_convs(parts.ddp)  # torchvision's ResNet as the official code runs it
     set_lr(parts.optimizer, cfg.optim.lr)
 
     def step(s):
@@ -162,6 +168,9 @@ def main() -> int:
                 name = f"{prec}_{'channels_last' if cl else 'nchw'}"
                 abl[name] = show(f"ours: step {name}", ours(args, dataset, precision=prec,
                                                             channels_last=cl))
+        abl["bf16_channels_last_plain_convs"] = show(
+            "ours: step bf16_channels_last, nn.Conv2d only", ours(args, dataset,
+                                                                  window_convs=False))
         torch.set_num_threads(1)
         abl["bf16_channels_last_1thread"] = show("ours: step bf16_channels_last, 1 thread",
                                                  ours(args, dataset))

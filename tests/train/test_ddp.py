@@ -2,7 +2,7 @@
 
 The 2-process run uses the loop's own parts (SyncBN via GlobalBatchNorm, DDP, the gathered
 InfoNCE) and the same global batch as the 1-process run, so per-step losses and gradients must
-agree to float32 rounding (1e-4 relative).
+agree to round-off: 1e-10 relative in float64 over every step, 1e-4 in float32 at the first.
 """
 
 import os
@@ -37,10 +37,11 @@ def ddp_records(tmp_path_factory):
     data = make_tree(tmp / "data")
     base = dict(data_dir=data, cache_dir=tmp / "cache")
     cases = {
-        "mlp": tiny_overrides(**base, **{"model.sync_bn": True}),
-        "directclr": tiny_overrides(**base, **{"model.sync_bn": True,
+        "mlp": tiny_overrides(**base, **{"model.sync_bn": True, "_dtype": "float64"}),
+        "directclr": tiny_overrides(**base, **{"model.sync_bn": True, "_dtype": "float64",
                                                "model.projector": "directclr",
                                                "model.d0": 64}),
+        "mlp-float32": tiny_overrides(**base, **{"model.sync_bn": True}),
         "nosync": tiny_overrides(**base, **{"model.sync_bn": False}),
     }
     mp.start_processes(ddp_step_worker, args=(2, free_port(), cases, str(tmp), STEPS),
@@ -52,20 +53,25 @@ def ddp_records(tmp_path_factory):
     return {name: (load("one", name), load("two", name)) for name in cases}
 
 
-@pytest.mark.parametrize("case", ["mlp", "directclr"])
-def test_two_gloo_processes_with_syncbn_equal_one_process(ddp_records, case):
+@pytest.mark.parametrize("case, rel, steps", [("mlp", 1e-10, STEPS),
+                                              ("directclr", 1e-10, STEPS),
+                                              ("mlp-float32", 1e-4, 1)])
+def test_two_gloo_processes_with_syncbn_equal_one_process(ddp_records, case, rel, steps):
+    # float64 runs agree to round-off over every step. In float32 a 1e-6 difference after an
+    # update can flip a ReLU or a max-pool tie and change later gradients by ~1% (measured),
+    # so float32 is compared where both runs hold identical weights: the first step.
     one, two = ddp_records[case]
     assert len(one) == len(two) == STEPS
-    for step, (a, b) in enumerate(zip(one, two, strict=True)):
+    for step, (a, b) in list(enumerate(zip(one, two, strict=True)))[:steps]:
         assert b["count"] == a["count"] == 16
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4), f"loss at step {step}"
-        assert b["probe_loss"] == pytest.approx(a["probe_loss"], rel=1e-4)
+        assert b["loss"] == pytest.approx(a["loss"], rel=rel), f"loss at step {step}"
+        assert b["probe_loss"] == pytest.approx(a["probe_loss"], rel=rel)
         assert b["correct"] == a["correct"]
         assert a["grads"].keys() == b["grads"].keys() and len(a["grads"]) > 60
         for name, ga in a["grads"].items():
             gb = b["grads"][name]
             err = (gb - ga).norm().item()
-            assert err <= 1e-4 * ga.norm().item() + 1e-9, f"grad {name} step {step}: {err}"
+            assert err <= rel * ga.norm().item() + 1e-12, f"grad {name} step {step}: {err}"
     # The steps moved the weights (so equal gradients at steps 1-2 are not trivial).
     assert one[0]["loss"] != one[-1]["loss"]
 

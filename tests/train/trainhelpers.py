@@ -118,6 +118,21 @@ def ddp_step_worker(rank: int, world: int, port: int, cases: dict, out_dir: str,
 def _drive(over: dict, steps: int, info) -> list[dict]:
     import torch
 
+    # "_dtype": float64 builds every module and tensor of the run in float64 (the default
+    # dtype), so 1 and 2 processes can be compared without float32 round-off chaos.
+    over = dict(over)
+    dtype = getattr(torch, over.pop("_dtype", "float32"))
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return _drive_steps(over, steps, info, dtype)
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _drive_steps(over: dict, steps: int, info, dtype) -> list[dict]:
+    import torch
+
     from dimcollapse import build
     from dimcollapse.config import apply_overrides, default_config, resolve
     from dimcollapse.optim import set_lr
@@ -139,7 +154,8 @@ def _drive(over: dict, steps: int, info) -> list[dict]:
     for step, batch in zip(range(steps), batches, strict=False):
         set_lr(parts.optimizer, schedule(step))
         parts.encoder.set_step(step)
-        stats, _, _ = forward_backward(parts.ddp, batch.view1, batch.view2, batch.target,
+        stats, _, _ = forward_backward(parts.ddp, batch.view1.to(dtype), batch.view2.to(dtype),
+                                       batch.target,
                                        loss_fn=parts.loss_fn, precision=precision,
                                        optimizer=parts.optimizer,
                                        channels_last=cfg.loop.channels_last)

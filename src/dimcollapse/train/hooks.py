@@ -19,11 +19,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from dimcollapse.train.precision import at_least_float32
+
 
 def probe_loss_and_correct(logits: torch.Tensor, target: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy (mean over rows) and the number of top-1 hits. Shape: (b, C), (b,)."""
-    logits = logits.float()
+    logits = at_least_float32(logits)
     loss = F.cross_entropy(logits, target)
     correct = (logits.argmax(dim=1) == target).sum()
     return loss, correct

@@ -77,3 +77,9 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
             raise UserError("--precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
         return Precision("fp16", torch.float16, kind)
     raise UserError(f"--precision must be auto, fp32, bf16 or fp16, got {name!r}")
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """`t` in float32, or float64 when it already is (losses of autocast outputs; a float64
+    model, as in the DDP equivalence test, keeps float64 all the way)."""
+    return t if t.dtype == torch.float64 else t.float()

@@ -16,7 +16,7 @@ from torch import nn
 
 from dimcollapse.distributed import all_reduce_sum_, get_world_size
 from dimcollapse.train.hooks import probe_loss_and_correct
-from dimcollapse.train.precision import Precision
+from dimcollapse.train.precision import Precision, at_least_float32
 
 
 class SSLModel(nn.Module):
@@ -69,7 +69,8 @@ def forward_backward(
     """Forward both views, reduce the step's statistics, and backpropagate if the loss is finite.
 
     Returns (stats, r1, z1) with r1, z1 detached (for the spectrum hook). The contrastive loss
-    is computed in float32 from the (possibly autocast) embeddings; the total loss backpropagated
+    is computed in float32 (float64 for a float64 model) from the (possibly autocast)
+    embeddings; the total loss backpropagated
     is contrastive + probe cross-entropy. On a non-finite global loss nothing is backpropagated.
     """
     if channels_last:
@@ -77,14 +78,13 @@ def forward_backward(
         view2 = view2.contiguous(memory_format=torch.channels_last)
     with precision.autocast():
         r1, z1, z2, logits = model(view1, view2)
-    ssl = loss_fn(z1.float(), z2.float())
+    ssl = loss_fn(at_least_float32(z1), at_least_float32(z2))
     probe, correct = probe_loss_and_correct(logits, target)
     world = get_world_size()
-    stats_t = torch.stack([
-        ssl.detach().float() / world, probe.detach().float() / world,
-        correct.float(), torch.tensor(float(target.numel()), device=correct.device),
-        torch.tensor(float(stop_requested), device=correct.device),
-    ])
+    stats_t = torch.tensor([0.0, 0.0, 0.0, float(target.numel()), float(stop_requested)],
+                           dtype=torch.float64, device=correct.device)
+    stats_t[:3] = torch.stack([ssl.detach().double() / world, probe.detach().double() / world,
+                               correct.double()])
     all_reduce_sum_(stats_t)
     loss, probe_mean, hits, rows, stop = stats_t.tolist()
     stats = StepStats(loss, probe_mean, hits, rows, stop > 0)
