@@ -12,6 +12,13 @@ from dimcollapse.reproduce import Budget, arms_for, d0_grid, parse_set, scaled_d
 from dimcollapse.reproduce.results import aggregate, findings, ordering, stat
 
 
+def test_the_subvector_paper_number_belongs_to_the_papers_d0_only():
+    arms = {a.key: a for a in arms_for("d0-sweep", 512)}
+    assert arms["directclr-d0_90"].paper_subvector_top1 == 47.9
+    assert arms["directclr-d0_16"].paper_subvector_top1 is None
+    assert arms["directclr-d0_16"].paper_top1 is None
+
+
 def test_tables_and_paper_numbers():
     t1 = arms_for("table1", 512)
     assert [a.key for a in t1] == ["mlp", "linear", "none", "directclr-d0_90"]

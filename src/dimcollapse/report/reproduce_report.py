@@ -18,10 +18,14 @@ CSV_HEADERS = ["table", "arm", "label", "projector", "d0", "paper_top1", "n_seed
 
 
 def _row(r: dict) -> list:
-    return [r["label"], "–" if r["paper_top1"] is None else f"{r['paper_top1']:.1f}",
+    return [r["label"], _paper(r["paper_top1"]),
             _fmt(r["top1"]), _fmt(r["top5"]), _fmt(r["knn_top1"]), _fmt(r["rankme_r"], 1),
             _fmt(r["collapsed_dims_r"], 1), _fmt(r["collapsed_dims_z"], 1),
             len(r["seeds"])]
+
+
+def _paper(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _subvector_rows(rows: list[dict]) -> list[list]:
@@ -29,7 +33,7 @@ def _subvector_rows(rows: list[dict]) -> list[list]:
     for r in rows:
         if r.get("subvector_top1"):
             out.append([f"{r['label']}, probe on r[:, :{r['d0']}] only (App. F)",
-                        f"{r['paper_subvector_top1']:.1f}", _fmt(r["subvector_top1"]),
+                        _paper(r["paper_subvector_top1"]), _fmt(r["subvector_top1"]),
                         "", "", "", "", "", len(r["seeds"])])
     return out
 

@@ -67,6 +67,13 @@ class Arm:
             return PAPER_TOP1[self.projector] if self.d0 == self.paper_d0 else None
         return PAPER_TOP1.get(self.projector)
 
+    @property
+    def paper_subvector_top1(self) -> float | None:
+        """Appendix F's probe of DirectCLR on r[:, :d0] only; reported for the paper's d0 alone."""
+        if self.projector == "directclr" and self.d0 == self.paper_d0:
+            return PAPER_SUBVECTOR_TOP1
+        return None
+
     def describe(self) -> dict:
         return {"key": self.key, "label": self.label, "projector": self.projector,
                 "d0": self.d0, "paper_top1": self.paper_top1}

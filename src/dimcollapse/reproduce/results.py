@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from dimcollapse.reproduce.arms import PAPER_SUBVECTOR_TOP1, Arm
+from dimcollapse.reproduce.arms import Arm
 
 # What each per-seed value is read from, in a record.
 METRICS = {
@@ -50,7 +50,7 @@ def aggregate(arms: list[Arm], records: dict[tuple[str, int], dict],
         row: dict[str, Any] = {**arm.describe(), "seeds": [r["seed"] for r in recs]}
         for name, path in METRICS.items():
             row[name] = stat([_get(r, path) for r in recs])
-        row["paper_subvector_top1"] = PAPER_SUBVECTOR_TOP1 if row["subvector_top1"] else None
+        row["paper_subvector_top1"] = arm.paper_subvector_top1 if row["subvector_top1"] else None
         row["per_seed"] = [{"seed": r["seed"], "run_dir": r["run_dir"],
                             **{n: _get(r, p) for n, p in METRICS.items()},
                             "l2": _get(r, ("probe", "l2")),
