@@ -1,6 +1,6 @@
 """Training throughput: our step vs the official code's style, on this CPU, in the same run.
 
-    python bench/bench_train.py [--data-dir ../shared/datasets/cifar10] [--steps 6]
+    python bench/bench_train.py [--data-dir ../shared/datasets/cifar10] [--steps 10] [--ablations]
 
 Workload (issue 3): ResNet-18 (ImageNet stem, the `cpu` preset), 32x32 CIFAR-10, 256 pairs per
 step, 2-layer projector, InfoNCE, SGD.
@@ -125,8 +125,8 @@ def main() -> int:
     p.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/datasets/cifar10",
                    help="CIFAR-10 as an ImageFolder tree (train/<class>/*.jpg)")
     p.add_argument("--batch-size", type=int, default=256, help="pairs per step")
-    p.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--stem", default="imagenet", choices=["imagenet", "cifar"])
     p.add_argument("--views", default="cifar", choices=["cifar", "imagenet"])
     p.add_argument("--threads", type=int, help="torch intra-op threads of the main process "
