@@ -18,8 +18,9 @@ Stems (the first layers, before `layer1`):
 `zero_init_residual=True` as in the paper (Appendix D) and the official code: the last BN of
 every residual block starts at zero, so each block starts as the identity.
 
-Every conv is a `WindowConv2d` (an nn.Conv2d that computes 1x1 outputs as one matmul: layer4
-at 32 px, see `models/window_conv.py`); parameters and keys are nn.Conv2d's.
+Every conv is a `WindowConv2d`: an nn.Conv2d that computes convs on inputs of at most 2x2 pixels
+as per-pixel matmuls (layer3 and layer4 at 32 px, see `models/window_conv.py`); parameters and
+keys are nn.Conv2d's.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _build(name: str, stem: str) -> nn.Module:
         model.conv1 = nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False)
         nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
         model.maxpool = nn.Identity()
-    use_window_convs(model)  # 1x1-output convs as matmuls (layer4 at 32 px); same weights
+    use_window_convs(model)  # <= 2x2-input convs as matmuls (32 px); same weights
     model.out_dim = out_dim
     model.stem = stem
     model.name = name

@@ -70,8 +70,8 @@ def forward_backward(
 
     Returns (stats, r1, z1) with r1, z1 detached (for the spectrum hook). The contrastive loss
     is computed in float32 (float64 for a float64 model) from the (possibly autocast)
-    embeddings; the total loss backpropagated
-    is contrastive + probe cross-entropy. On a non-finite global loss nothing is backpropagated.
+    embeddings; the total loss backpropagated is contrastive + probe cross-entropy. On a
+    non-finite global loss nothing is backpropagated.
     """
     if channels_last:
         view1 = view1.contiguous(memory_format=torch.channels_last)
@@ -81,10 +81,11 @@ def forward_backward(
     ssl = loss_fn(at_least_float32(z1), at_least_float32(z2))
     probe, correct = probe_loss_and_correct(logits, target)
     world = get_world_size()
-    stats_t = torch.tensor([0.0, 0.0, 0.0, float(target.numel()), float(stop_requested)],
-                           dtype=torch.float64, device=correct.device)
-    stats_t[:3] = torch.stack([ssl.detach().double() / world, probe.detach().double() / world,
-                               correct.double()])
+    stats_t = torch.stack([  # float64, so a float64 model's losses are reported unrounded
+        torch.as_tensor(v, dtype=torch.float64, device=correct.device)
+        for v in (ssl.detach() / world, probe.detach() / world, correct, target.numel(),
+                  float(stop_requested))
+    ])
     all_reduce_sum_(stats_t)
     loss, probe_mean, hits, rows, stop = stats_t.tolist()
     stats = StepStats(loss, probe_mean, hits, rows, stop > 0)
