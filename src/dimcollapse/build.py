@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dimcollapse.catalogue import check_d0
 from dimcollapse.config import TrainConfig
 from dimcollapse.errors import UserError
 
@@ -55,9 +56,7 @@ def build_encoder(cfg: TrainConfig) -> nn.Module:
 
     m = cfg.model
     backbone = build_backbone(m.backbone, stem=m.stem)
-    if m.d0 is not None and m.d0 > backbone.out_dim:
-        raise UserError(f"--d0 {m.d0} exceeds the representation size {backbone.out_dim} of "
-                        f"{m.backbone}; pass --d0 between 1 and {backbone.out_dim}")
+    check_d0(m.d0, backbone.out_dim)  # also for arms that ignore d0: a wrong --d0 is a typo
     projector = build_projector(m.projector, backbone.out_dim, d0=m.d0, hidden_dim=m.hidden_dim,
                                 out_dim=m.out_dim, seed=cfg.seed, groups=m.groups)
     return Encoder(backbone, projector)

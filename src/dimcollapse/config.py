@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dimcollapse.catalogue import PRECISIONS, check_d0
 from dimcollapse.errors import UserError
 
 
@@ -30,7 +31,7 @@ from dimcollapse.errors import UserError
 class DataConfig:
     """Which images to train on (`dimcollapse.data.build_dataset`)."""
 
-    dataset: str = "imagefolder"  # cifar10 | cifar100 | stl10 | imagefolder
+    dataset: str = "imagefolder"  # a name of catalogue.DATASETS
     data_dir: str | None = None  # root of the dataset (ImageFolder tree or torchvision files)
     image_size: int = 224  # side of the square views, pixels
     train_subset: int | None = None  # use a fixed, seeded subset of N training images
@@ -156,8 +157,6 @@ RESUMABLE_FIELDS = frozenset({
     "loop.spectrum_window_steps", "preset",
 })
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
 
 def default_config() -> TrainConfig:
     """The paper's recipe (same as the `imagenet` preset except `preset` is unset)."""
@@ -247,7 +246,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.data.image_size >= 8, "--image-size must be >= 8 pixels")
     _require(cfg.data.train_subset is None or cfg.data.train_subset >= 1,
              "--train-subset must be >= 1")
-    _require(cfg.model.d0 is None or cfg.model.d0 >= 1, "--d0 must be >= 1")
+    check_d0(cfg.model.d0)
     _require(cfg.loss.temperature > 0, "--temperature must be > 0")
     _require(optim.warmup_epochs >= 0, "--warmup-epochs must be >= 0")
     _require(optim.warmup_steps is None or optim.warmup_steps >= 0, "--warmup-steps must be >= 0")

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dimcollapse.catalogue import flag_args
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -45,25 +47,7 @@ def tiny_overrides(data_dir: Path, cache_dir: Path, **extra) -> dict:
 
 def cli_args(over: dict) -> list[str]:
     """The same overrides as `dimcollapse train` flags (for subprocess runs)."""
-    flag = {
-        "data.dataset": "--dataset", "data.data_dir": "--data-dir",
-        "data.image_size": "--image-size", "data.cache_dir": "--cache-dir",
-        "views.preset": "--views", "model.backbone": "--backbone", "model.stem": "--stem",
-        "model.projector": "--projector", "model.hidden_dim": "--hidden-dim",
-        "model.out_dim": "--out-dim", "model.d0": "--d0", "optim.name": "--optimizer",
-        "optim.lr": "--lr", "optim.warmup_steps": "--warmup-steps",
-        "loop.batch_size": "--batch-size", "loop.max_steps": "--max-steps",
-        "loop.precision": "--precision", "loop.checkpoint_every_steps": "--checkpoint-every",
-        "loop.log_every_steps": "--log-every", "loop.spectrum_every_steps": "--spectrum-every",
-        "model.sync_bn": "--sync-bn", "seed": "--seed",
-    }
-    out = []
-    for k, v in over.items():
-        if isinstance(v, bool):
-            out.append(flag[k] if v else "--no-" + flag[k][2:])
-        else:
-            out += [flag[k], str(v)]
-    return out
+    return [arg for key, value in over.items() for arg in flag_args(key, value)]
 
 
 def cli_env(threads: int = 1) -> dict:

@@ -11,50 +11,44 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
+import typing
 
-from dimcollapse.config import PRESETS, config_to_dict, load_config
+from dimcollapse.catalogue import FLAGS, Flag, show
+from dimcollapse.config import (
+    PRESETS,
+    TrainConfig,
+    config_to_dict,
+    load_config,
+    preset_config,
+    resolve,
+)
 
-# dest -> dotted config key. Flags whose dest is not here are handled in _overrides.
-FLAG_KEYS = {
-    "dataset": "data.dataset", "data_dir": "data.data_dir", "image_size": "data.image_size",
-    "train_subset": "data.train_subset", "download": "data.download",
-    "cache_dir": "data.cache_dir", "workers": "data.num_workers",
-    "views": "views.preset",
-    "backbone": "model.backbone", "stem": "model.stem", "projector": "model.projector",
-    "d0": "model.d0", "hidden_dim": "model.hidden_dim", "out_dim": "model.out_dim",
-    "groups": "model.groups", "sync_bn": "model.sync_bn",
-    "loss": "loss.name", "temperature": "loss.temperature",
-    "optimizer": "optim.name", "lr": "optim.lr", "lr_per_256": "optim.lr_per_256",
-    "weight_decay": "optim.weight_decay", "momentum": "optim.momentum", "lars_eta": "optim.eta",
-    "warmup_epochs": "optim.warmup_epochs", "warmup_steps": "optim.warmup_steps",
-    "final_lr_ratio": "optim.final_lr_ratio", "probe_lr_scale": "optim.probe_lr_scale",
-    "batch_size": "loop.batch_size", "epochs": "loop.epochs", "max_steps": "loop.max_steps",
-    "precision": "loop.precision", "channels_last": "loop.channels_last",
-    "device": "loop.device", "threads": "loop.threads",
-    "checkpoint_every": "loop.checkpoint_every_steps",
-    "log_every": "loop.log_every_steps", "spectrum_every": "loop.spectrum_every_steps",
-    "spectrum_window": "loop.spectrum_window_steps", "seed": "seed",
-}
-
-PROJECTOR_NAMES = ("mlp, linear, none, directclr, orthogonal, diagonal, lowrank, "
-                   "lowrank-diagonal, random-subvector, group")
+# dest -> dotted config key, from the catalogue. Other flags are handled in _overrides.
+FLAG_KEYS = {f.dest: f.key for f in FLAGS}
 
 
-def _presets_epilog() -> str:
+# What each preset is for; its numbers come from the resolved preset config (_preset_line).
+PRESET_GIST = {"imagenet": "the paper", "cifar": "one GPU",
+               "cpu": "this laptop-class CPU in ~5 min"}
+
+
+def _preset_line(cfg: TrainConfig) -> str:
+    d, m, o, lp = cfg.data, cfg.model, cfg.optim, cfg.loop
+    length = f"{lp.max_steps} steps" if lp.max_steps is not None else f"{lp.epochs} epochs"
+    warm = (f"{o.warmup_steps} steps" if o.warmup_steps is not None
+            else f"{o.warmup_epochs:g} epochs")
+    return (f"{d.dataset}, {m.backbone} {m.stem} stem, {d.image_size} px, {o.name} lr "
+            f"{o.lr:g}, batch {lp.batch_size}, {length} ({warm} warm-up), wd "
+            f"{show(o.weight_decay)}, precision {lp.precision}{', SyncBN' if m.sync_bn else ''}")
+
+
+def _presets_epilog(configs: dict[str, TrainConfig]) -> str:
     lines = ["presets (explicit flags override them; defaults = the paper's Appendix D recipe):"]
-    about = {
-        "imagenet": "the paper: ImageNet ImageFolder, ResNet-50, 224 px, LARS lr 4.8, batch "
-                    "4096, 100 epochs (10 warm-up), wd 1e-6, SyncBN, mixed precision",
-        "cifar": "one GPU: CIFAR-10, ResNet-18 cifar stem, 32 px, LARS lr 0.6, batch 512, "
-                 "800 epochs (10 warm-up)",
-        "cpu": "this laptop-class CPU in ~5 min: CIFAR-10, ResNet-18 imagenet stem, 32 px, "
-               "bf16, SGD lr 0.3, batch 256, {steps} steps (30 warm-up)",
-    }
-    for name in PRESETS:
-        text = about.get(name, "")
-        if name == "cpu":
-            text = text.format(steps=PRESETS["cpu"]["loop"]["max_steps"])
-        lines.append(f"  {name:9s} {text}")
+    for name, cfg in configs.items():
+        text = f"{PRESET_GIST[name]}: " if name in PRESET_GIST else ""
+        lines.append(textwrap.fill(text + _preset_line(resolve(cfg)), width=96,
+                                   initial_indent=f"  {name:9s} ", subsequent_indent=" " * 12))
     lines += [
         "",
         "examples:",
@@ -71,12 +65,12 @@ def _presets_epilog() -> str:
 
 
 def add_parser(sub) -> None:
+    configs = {name: preset_config(name) for name in PRESETS}
     p = sub.add_parser(
         "train", help="pretrain a backbone + projector arm (SimCLR variants, DirectCLR)",
         description="Self-supervised pretraining of one arm of the paper's Tables 1-2. Unset "
         "flags come from --config, else --preset, else the paper's recipe.",
-        epilog=_presets_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    b = argparse.BooleanOptionalAction
+        epilog=_presets_epilog(configs), formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("run")
     g.add_argument("--out", required=True, metavar="DIR", help="run folder (created; reused to "
                    "resume)")
@@ -87,95 +81,64 @@ def add_parser(sub) -> None:
                    help="continue a run: without a value, from the checkpoint in --out (an "
                    "error if there is none); with a path, from that checkpoint. Without "
                    "--resume a run folder holding a checkpoint is resumed automatically")
-    g.add_argument("--seed", type=int, help="seed of model init, batch order, views and "
-                   "projector draws (default 0)")
+    _add_flags(g, "run", configs)
     g.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
     g.add_argument("--print-config", action="store_true",
                    help="print the resolved config as JSON and exit without training")
 
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=["cifar10", "cifar100", "stl10", "imagefolder"],
-                   help="training set (imagefolder: DIR/train/<class>/<images>, e.g. ImageNet)")
-    g.add_argument("--data-dir", metavar="DIR", help="dataset root (ImageFolder tree or "
-                   "torchvision files)")
-    g.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed, seeded, "
-                   "class-balanced subset of N images")
-    g.add_argument("--image-size", type=int, metavar="PIXELS", help="side of the square views")
-    g.add_argument("--download", action=b, help="let torchvision download cifar10/100 or "
-                   "stl10 into --data-dir (needs a network)")
-    g.add_argument("--cache-dir", metavar="DIR", help="cache of decoded images (default "
-                   "$DIMCOLLAPSE_CACHE or ~/.cache/dimcollapse)")
-    g.add_argument("--workers", type=int, metavar="N", help="decode processes for streaming "
-                   "(imagefolder) datasets")
-    g.add_argument("--views", choices=["imagenet", "cifar"], help="augmentation preset "
-                   "(imagenet: Appendix D with blur/solarisation; cifar: small-image variant)")
-
-    g = p.add_argument_group("model")
-    g.add_argument("--backbone", choices=["resnet18", "resnet50"], help="torchvision ResNet, "
-                   "zero_init_residual")
-    g.add_argument("--stem", choices=["imagenet", "cifar"], help="imagenet: 7x7/2 conv + "
-                   "maxpool; cifar: 3x3/1 conv, no maxpool")
-    g.add_argument("--projector", metavar="ARM", help=f"one of {PROJECTOR_NAMES}")
-    g.add_argument("--d0", type=int, metavar="DIMS", help="coordinates of r the loss sees "
-                   "(directclr, lowrank, lowrank-diagonal, random-subvector); paper: 360 of 2048")
-    g.add_argument("--hidden-dim", type=int, metavar="DIMS", help="mlp projector hidden width "
-                   "(default: the representation size)")
-    g.add_argument("--out-dim", type=int, metavar="DIMS", help="projector output size "
-                   "(default 128 for mlp/linear)")
-    g.add_argument("--groups", type=int, metavar="N", help="groups of the group arm "
-                   "(default 8)")
-    g.add_argument("--sync-bn", action=b, help="BatchNorm statistics over the global batch "
-                   "under DDP (default on)")
-
-    g = p.add_argument_group("loss")
-    g.add_argument("--loss", choices=["infonce", "ntxent"], help="infonce: the official "
-                   "code's (cross-view negatives); ntxent: SimCLR's 2N-2 negatives")
-    g.add_argument("--temperature", type=float, metavar="TAU", help="softmax temperature "
-                   "(default 0.1)")
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=["lars", "sgd", "adamw"], help="default lars")
-    g.add_argument("--lr", type=float, help="peak learning rate (default: --lr-per-256 x "
-                   "batch / 256)")
-    g.add_argument("--lr-per-256", type=float, metavar="LR", help="linear scaling rule base "
-                   "(default 0.3: lr 4.8 at batch 4096)")
-    g.add_argument("--weight-decay", type=float, help="L2 decay, not on biases/norms "
-                   "(default 1e-6)")
-    g.add_argument("--momentum", type=float, help="lars/sgd momentum (default 0.9)")
-    g.add_argument("--lars-eta", type=float, metavar="ETA", help="LARS trust coefficient "
-                   "(default 0.001)")
-    g.add_argument("--warmup-epochs", type=float, metavar="EPOCHS", help="linear warm-up "
-                   "length (default 10)")
-    g.add_argument("--warmup-steps", type=int, metavar="STEPS", help="warm-up length in "
-                   "steps (overrides --warmup-epochs)")
-    g.add_argument("--final-lr-ratio", type=float, metavar="RATIO", help="cosine ends at "
-                   "RATIO x lr (default 0.001, the official code)")
-    g.add_argument("--probe-lr-scale", type=float, metavar="RATIO", help="online classifier "
-                   "lr = RATIO x lr (default 1 as the official code; cpu preset 1/3)")
-
-    g = p.add_argument_group("schedule and loop")
-    g.add_argument("--batch-size", type=int, metavar="PAIRS", help="global batch (image "
-                   "pairs), split evenly over processes (default 4096)")
-    length = g.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="schedule length in epochs (default 100)")
-    length.add_argument("--max-steps", type=int, metavar="STEPS", help="schedule length in "
-                        "optimizer steps (overrides a preset's epochs)")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="autocast "
-                   "dtype (auto: bf16 where supported, fp16 + loss scaling on older GPUs)")
-    g.add_argument("--channels-last", action=b, help="NHWC memory format (default on)")
-    g.add_argument("--device", help="auto | cpu | cuda | cuda:N (auto: torchrun's local GPU, "
-                   "else cuda:0, else cpu)")
-    g.add_argument("--threads", type=int, metavar="N", help="CPU threads per process "
-                   "(default: torch's, one per core; on a busy shared machine 1 is faster)")
-    g.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="write "
-                   "checkpoint_last.pt every STEPS steps (0: only at the end)")
-    g.add_argument("--log-every", type=int, metavar="STEPS", help="metrics.jsonl line every "
-                   "STEPS steps")
-    g.add_argument("--spectrum-every", type=int, metavar="STEPS", help="RankMe and collapsed "
-                   "dims of r and z every STEPS steps (0: off)")
-    g.add_argument("--spectrum-window", type=int, metavar="STEPS", help="training batches "
-                   "pooled per spectrum (default: enough for 2x the representation size)")
+    for title in ("data", "model", "loss", "optimisation", "schedule and loop"):
+        _add_flags(p.add_argument_group(title), title, configs)
     p.set_defaults(func=_run)
+
+
+def _add_flags(group, title: str, presets: dict[str, TrainConfig]) -> None:
+    """The catalogue's flags of argument group `title`; type and help default come from the
+    dataclass field, so --help cannot drift from the config."""
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for f in FLAGS:
+        if f.group != title:
+            continue
+        target = group
+        if f.exclusive is not None:
+            if f.exclusive not in exclusive:
+                exclusive[f.exclusive] = group.add_mutually_exclusive_group()
+            target = exclusive[f.exclusive]
+        kind = _field_type(f.key)
+        kw: dict = {"help": _help(f, presets), "metavar": f.metavar}
+        if kind is bool:
+            kw = {"help": kw["help"], "action": argparse.BooleanOptionalAction}
+        elif kind is not str:
+            kw["type"] = kind
+        if f.names is not None and f.choices:
+            kw["choices"] = f.names
+        target.add_argument(f.flag, **kw)
+
+
+def _field(key: str):
+    section, _, name = key.rpartition(".")
+    cls = typing.get_type_hints(TrainConfig)[section] if section else TrainConfig
+    return cls, name
+
+
+def _field_type(key: str) -> type:
+    """int, float, bool or str: the field's type without `| None`."""
+    cls, name = _field(key)
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _default(key: str, cfg: TrainConfig):
+    section, _, name = key.rpartition(".")
+    return getattr(getattr(cfg, section) if section else cfg, name)
+
+
+def _help(f: Flag, presets: dict[str, TrainConfig]) -> str:
+    """The flag's help with {default}, {names} and {preset[NAME]} filled in."""
+    shown = {name: show(_default(f.key, cfg)) for name, cfg in presets.items()}
+    names = ", ".join(f.names) if f.names is not None else ""
+    return f.help.format(default=show(_default(f.key, TrainConfig())), names=names,
+                         preset=shown)
 
 
 def _overrides(args: argparse.Namespace) -> dict:

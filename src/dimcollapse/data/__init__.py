@@ -5,8 +5,8 @@ Upstream of everything image-related; never imports views.
 
 from dimcollapse.data.cache import default_cache_dir
 from dimcollapse.data.dataset import IMAGENET_MEAN, IMAGENET_STD, ImageDataset
-from dimcollapse.data.registry import DATASETS, build_dataset
+from dimcollapse.data.registry import DATASETS, build_dataset, register_dataset
 from dimcollapse.data.subset import balanced_subset
 
 __all__ = ["DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "balanced_subset",
-           "build_dataset", "default_cache_dir"]
+           "build_dataset", "default_cache_dir", "register_dataset"]

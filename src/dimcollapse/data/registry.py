@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dimcollapse import catalogue
 from dimcollapse.data import tvformats
 from dimcollapse.data.dataset import IMAGENET_MEAN, IMAGENET_STD, ImageDataset
 from dimcollapse.data.folder import scan_folder
@@ -118,6 +119,13 @@ DATASETS: dict[str, Callable[..., ImageDataset]] = {
     "stl10": _stl10,
     "imagefolder": _imagefolder,
 }
+catalogue.DATASETS.check(DATASETS)
+
+
+def register_dataset(name: str, factory: Callable[..., ImageDataset]) -> None:
+    """Add `name` to DATASETS and the catalogue (`--dataset` accepts it). factory(root, split,
+    *, download, cache_dir, decode_workers, progress, resident) -> ImageDataset."""
+    catalogue.DATASETS.register(name, DATASETS, factory)
 
 
 def build_dataset(name: str, root: str | Path, split: str, *, subset: int | None = None,

@@ -15,9 +15,10 @@ import re
 import torch
 from torch import Tensor
 
+from dimcollapse.catalogue import BACKBONES
 from dimcollapse.errors import UserError
 
-SUPPORTED_BACKBONES = ("resnet18", "resnet50")
+SUPPORTED_BACKBONES = BACKBONES  # what models.build_backbone builds
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048,
                 "resnet152": 2048}
 _LAYOUTS = {  # (bottleneck blocks?, blocks per stage) -> torchvision name

@@ -8,9 +8,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dimcollapse import catalogue
 from dimcollapse.losses.contrastive import infonce, ntxent
 
+# name -> loss(z1, z2, *, temperature, normalize) -> scalar
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {"infonce": infonce, "ntxent": ntxent}
+catalogue.LOSSES.check(LOSSES)
+
+
+def register_loss(name: str, loss: Callable[..., torch.Tensor]) -> None:
+    """Add `name` to LOSSES and the catalogue (`--loss` accepts it)."""
+    catalogue.LOSSES.register(name, LOSSES, loss)
 
 
 class InfoNCELoss(nn.Module):
@@ -38,4 +46,4 @@ class NTXentLoss(nn.Module):
         return ntxent(z1, z2, temperature=self.temperature, normalize=self.normalize)
 
 
-__all__ = ["LOSSES", "InfoNCELoss", "NTXentLoss", "infonce", "ntxent"]
+__all__ = ["LOSSES", "InfoNCELoss", "NTXentLoss", "infonce", "ntxent", "register_loss"]

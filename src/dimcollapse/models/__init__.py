@@ -1,9 +1,17 @@
 """Models: backbones (torchvision ResNets, two stems), the projector registry, Encoder."""
 
 from dimcollapse.models.arms import Projector
-from dimcollapse.models.backbones import BACKBONES, STEMS, build_backbone
+from dimcollapse.models.backbones import BACKBONES, STEMS, build_backbone, register_backbone
 from dimcollapse.models.encoder import Encoder
-from dimcollapse.models.projectors import PROJECTORS, USES_D0, build_projector
+from dimcollapse.models.projectors import (
+    PROJECTORS,
+    USES_D0,
+    ProjectorOptions,
+    build_projector,
+    projector_d0,
+    register_projector,
+    unregister_projector,
+)
 
 __all__ = [
     "BACKBONES",
@@ -12,6 +20,11 @@ __all__ = [
     "USES_D0",
     "Encoder",
     "Projector",
+    "ProjectorOptions",
     "build_backbone",
     "build_projector",
+    "projector_d0",
+    "register_backbone",
+    "register_projector",
+    "unregister_projector",
 ]

@@ -31,15 +31,22 @@ import torch
 import torchvision
 from torch import nn
 
+from dimcollapse import catalogue
+from dimcollapse.catalogue import STEMS
 from dimcollapse.errors import UserError
 from dimcollapse.models.window_conv import use_window_convs
 
-STEMS = ("imagenet", "cifar")
-
+# name -> torchvision-style constructor(weights=None, zero_init_residual=True) -> ResNet
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": torchvision.models.resnet18,
     "resnet50": torchvision.models.resnet50,
 }
+catalogue.BACKBONES.check(BACKBONES)
+
+
+def register_backbone(name: str, factory: Callable[..., nn.Module]) -> None:
+    """Add `name` to BACKBONES and the catalogue (`--backbone` accepts it)."""
+    catalogue.BACKBONES.register(name, BACKBONES, factory)
 
 
 def build_backbone(name: str, *, stem: str = "imagenet", seed: int | None = None) -> nn.Module:

@@ -29,6 +29,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from dimcollapse import catalogue
+from dimcollapse.catalogue import check_d0
 from dimcollapse.errors import UserError
 from dimcollapse.models.arms import (
     DiagonalProjector,
@@ -63,18 +65,9 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-def _d0(name: str, in_dim: int, o: ProjectorOptions) -> int:
-    if o.d0 is None:
-        raise UserError(
-            f"projector {name!r} needs d0, the number of coordinates of r the loss sees; "
-            "pass d0 (--d0), e.g. 360 for a 2048-d ResNet-50 as in the paper"
-        )
-    if isinstance(o.d0, bool) or int(o.d0) != o.d0 or not 1 <= o.d0 <= in_dim:
-        raise UserError(
-            f"d0 = {o.d0!r} does not fit the representation r of this backbone, which has "
-            f"{in_dim} coordinates; pass --d0 between 1 and {in_dim} (the paper uses 360 of 2048)"
-        )
-    return int(o.d0)
+def projector_d0(name: str, in_dim: int, o: ProjectorOptions) -> int:
+    """d0 of arm `name` for an r of `in_dim` coordinates (`catalogue.check_d0`)."""
+    return check_d0(o.d0, in_dim, needed_by=name)
 
 
 def _mlp(in_dim: int, o: ProjectorOptions) -> nn.Module:
@@ -108,19 +101,41 @@ PROJECTORS: dict[str, Callable[[int, ProjectorOptions], nn.Module]] = {
     "mlp": _mlp,
     "linear": _linear,
     "none": lambda D, o: IdentityProjector(D),
-    "directclr": lambda D, o: SliceProjector(D, _d0("directclr", D, o)),
+    "directclr": lambda D, o: SliceProjector(D, projector_d0("directclr", D, o)),
     "orthogonal": _orthogonal,
     "diagonal": lambda D, o: DiagonalProjector(D),
-    "lowrank": lambda D, o: LowRankProjector(D, _d0("lowrank", D, o), o.seed),
-    "lowrank-diagonal": lambda D, o: LowRankDiagonalProjector(D, _d0("lowrank-diagonal", D, o)),
+    "lowrank": lambda D, o: LowRankProjector(D, projector_d0("lowrank", D, o), o.seed),
+    "lowrank-diagonal": lambda D, o: LowRankDiagonalProjector(
+        D, projector_d0("lowrank-diagonal", D, o)
+    ),
     "random-subvector": lambda D, o: RandomSubvectorProjector(
-        D, _d0("random-subvector", D, o), o.seed
+        D, projector_d0("random-subvector", D, o), o.seed
     ),
     "group": _group,
 }
 
-# The arms that need d0 (the others ignore it).
-USES_D0 = ("directclr", "lowrank", "lowrank-diagonal", "random-subvector")
+catalogue.PROJECTORS.check(PROJECTORS)
+USES_D0 = catalogue.USES_D0  # the arms that need d0 (the others ignore it)
+
+
+def register_projector(name: str, factory: Callable[[int, ProjectorOptions], nn.Module], *,
+                       uses_d0: bool = False) -> None:
+    """Add arm `name` to PROJECTORS and to the catalogue (train flags, reproduce, tests).
+
+    factory(in_dim, ProjectorOptions) -> module with `.out_dim` and `.set_step(step)` (see
+    `models.arms.Projector`); build_projector seeds the torch RNG with the run's seed around
+    it. uses_d0: the arm reads `options.d0` (validate it with `projector_d0`), so `reproduce`
+    gives it the table's d0 and the run folder's key names it.
+    """
+    catalogue.PROJECTORS.register(name, PROJECTORS, factory)
+    if uses_d0:
+        catalogue.USES_D0.register(name)
+
+
+def unregister_projector(name: str) -> None:
+    """Undo `register_projector` (for tests)."""
+    catalogue.PROJECTORS.unregister(name, PROJECTORS)
+    catalogue.USES_D0.unregister(name)
 
 
 def build_projector(

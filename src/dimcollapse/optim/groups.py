@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from dimcollapse import catalogue
 from dimcollapse.errors import UserError
 from dimcollapse.optim.lars import LARS, excluded_by_shape
 
@@ -67,6 +68,13 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": _sgd,
     "adamw": _adamw,
 }
+catalogue.OPTIMIZERS.check(OPTIMIZERS)
+
+
+def register_optimizer(name: str, factory: Callable[..., torch.optim.Optimizer]) -> None:
+    """Add `name` to OPTIMIZERS and the catalogue (`--optimizer` accepts it).
+    factory(groups, lr, weight_decay, momentum, eta) -> optimizer."""
+    catalogue.OPTIMIZERS.register(name, OPTIMIZERS, factory)
 
 
 def build_optimizer(

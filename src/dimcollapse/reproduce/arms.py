@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dimcollapse.catalogue import USES_D0, check_d0
 from dimcollapse.errors import UserError
 
 PAPER_DIM = 2048  # ResNet-50's representation size (the paper's backbone)
@@ -30,7 +31,6 @@ LABELS = {
     "lowrank-diagonal": "fixed low-rank diagonal projector",
     "random-subvector": "random sub-vector each step",
 }
-USES_D0 = ("directclr", "lowrank", "lowrank-diagonal", "random-subvector")
 # Fractions of the representation for the d0 sweep (Fig 12): 1/32 .. 1 with the paper's 360/2048;
 # at ResNet-18's 512: 16, 32, 64, 90, 128, 256, 384, 512. d0 = D makes DirectCLR "no projector".
 D0_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, PAPER_D0 / PAPER_DIM, 1 / 4, 1 / 2, 3 / 4, 1.0)
@@ -102,8 +102,7 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
     d0: DirectCLR's and the low-rank arms' d0 (default: `scaled_d0(dim)`); grid: the d0 values
     of the sweep (default: `d0_grid(dim)`). `all` is the union, each arm once.
     """
-    if d0 is not None and not 1 <= d0 <= dim:
-        raise UserError(f"--d0 {d0} does not fit the {dim}-d representation: pass 1..{dim}")
+    check_d0(d0, dim)
     grid = d0_grid(dim) if grid is None else sorted(set(grid))
     bad = [g for g in grid if not 1 <= g <= dim]
     if bad:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from dimcollapse import catalogue
 from dimcollapse.errors import UserError
 from dimcollapse.views import color, geometry
 from dimcollapse.views.params import ViewParams, sample_params
@@ -27,6 +28,12 @@ VIEW_PRESETS: dict[str, tuple[ViewSpec, ViewSpec]] = {
     "imagenet": (_IMAGENET_1, _IMAGENET_2),
     "cifar": (_CIFAR, _CIFAR),
 }
+catalogue.VIEW_PRESETS.check(VIEW_PRESETS)
+
+
+def register_view_preset(name: str, view1: ViewSpec, view2: ViewSpec) -> None:
+    """Add `name` to VIEW_PRESETS and the catalogue (`--views` accepts it)."""
+    catalogue.VIEW_PRESETS.register(name, VIEW_PRESETS, (view1, view2))
 
 
 class TwoViews:
