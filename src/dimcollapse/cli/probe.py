@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from dimcollapse.catalogue import BACKBONES, DATASETS, EVAL_PRECISIONS, STEMS
+
 DESCRIPTION = """\
 Frozen-backbone evaluation (the paper's Table 1 protocol on cached features): the train and
 test splits go through the backbone once, without augmentation (features cached in
@@ -36,14 +38,14 @@ def add_eval_arguments(p: argparse.ArgumentParser, *, precision_flag: str = "--p
                        ) -> None:
     """Flags shared by probe, spectrum (checkpoint mode) and compare."""
     g = p.add_argument_group("checkpoint")
-    g.add_argument("--backbone", choices=["resnet18", "resnet50"], help="architecture of a "
+    g.add_argument("--backbone", choices=BACKBONES, help="architecture of a "
                    "file that does not say (official / torchvision files); checked otherwise")
-    g.add_argument("--stem", choices=["imagenet", "cifar"], help="stem of the weights "
+    g.add_argument("--stem", choices=STEMS, help="stem of the weights "
                    "(read from conv1; given, it is checked)")
     g.add_argument("--unsafe-load", action="store_true", help="allow torch.load("
                    "weights_only=False) for a trusted file that weights_only refuses")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=["cifar10", "cifar100", "stl10", "imagefolder"],
+    g.add_argument("--dataset", choices=DATASETS,
                    help="labelled dataset (default: the one the run trained on)")
     g.add_argument("--data-dir", metavar="DIR", help="dataset root (default: the run's)")
     g.add_argument("--image-size", type=int, metavar="PIXELS", help="evaluation image side "
@@ -51,18 +53,18 @@ def add_eval_arguments(p: argparse.ArgumentParser, *, precision_flag: str = "--p
     g.add_argument("--cache-dir", metavar="DIR", help="decoded-image cache (default "
                    "$DIMCOLLAPSE_CACHE or ~/.cache/dimcollapse)")
     g.add_argument("--workers", type=int, default=0, metavar="N", help="decode processes "
-                   "for streaming (imagefolder) datasets (default 0)")
+                   "for streaming (imagefolder) datasets (default %(default)s)")
     g = p.add_argument_group("features")
     g.add_argument("--features-dir", metavar="DIR", help="feature cache folder (default: "
                    "OUT/features)")
     g.add_argument("--no-feature-cache", action="store_true", help="extract features "
                    "without reading or writing the cache")
-    g.add_argument(precision_flag, dest="feature_precision", choices=["auto", "bf16", "fp32"],
+    g.add_argument(precision_flag, dest="feature_precision", choices=EVAL_PRECISIONS,
                    default="auto",
                    help="autocast dtype of the forward pass (auto: bf16 where the hardware has "
-                   "it); features are stored as float32 (default auto)")
+                   "it); features are stored as float32 (default %(default)s)")
     g.add_argument("--batch-size", type=int, default=512, metavar="IMAGES",
-                   help="images per forward pass (default 512)")
+                   help="images per forward pass (default %(default)s)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's; "
                    "1 is faster on a busy shared machine)")

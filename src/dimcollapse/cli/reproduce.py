@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from dimcollapse.catalogue import EVAL_PRECISIONS
+
 DESCRIPTION = """\
 Trains every arm of the paper's Table 1 (SimCLR 2-layer, 1-layer, no projector, DirectCLR),
 Table 2 (orthogonal, diagonal, low-rank, low-rank diagonal, random sub-vector, with the
@@ -45,9 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("target", choices=["table1", "table2", "d0-sweep", "all"],
                    help="which arms to run")
     p.add_argument("--preset", choices=["cpu", "cifar", "imagenet"], default="cpu",
-                   help="training recipe shared by every arm (default cpu)")
+                   help="training recipe shared by every arm (default %(default)s)")
     p.add_argument("--seeds", type=int, default=2, metavar="N",
-                   help="seeds 0..N-1 for every arm (default 2)")
+                   help="seeds 0..N-1 for every arm (default %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (reused on "
                    "rerun)")
     p.add_argument("--data-dir", metavar="DIR", help="dataset root (cpu/cifar: CIFAR-10, "
@@ -76,7 +78,7 @@ def add_parser(sub) -> None:
                    "instead of choosing it on held-out train rows")
     g.add_argument("--probe-subset", type=int, metavar="N", help="fit the probe and kNN on "
                    "a class-balanced subset of N train images (default: the whole train split)")
-    g.add_argument("--eval-precision", choices=["auto", "bf16", "fp32"], default="auto",
+    g.add_argument("--eval-precision", choices=EVAL_PRECISIONS, default="auto",
                    help="feature extraction autocast (default auto: bf16 where supported)")
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's; "
                    "not part of the results' identity)")
