@@ -12,7 +12,7 @@ from dimcollapse.eval.checkpoints import SOURCES, LoadedCheckpoint, detect_forma
 from dimcollapse.eval.knn import DEFAULT_K, DEFAULT_TEMPERATURE, KNNResult, knn_classify
 from dimcollapse.eval.l2_select import L2Selection, select_l2
 from dimcollapse.eval.probe import DEFAULT_L2, DEFAULT_L2_GRID, ProbeResult, linear_probe
-from dimcollapse.eval.safe_load import UnsafeLoadWarning
+from dimcollapse.safe_load import UnsafeLoadWarning
 
 __all__ = [
     "DEFAULT_K", "DEFAULT_L2", "DEFAULT_L2_GRID", "DEFAULT_TEMPERATURE", "SOURCES", "KNNResult",

@@ -3,8 +3,8 @@
 Recognised formats (`SOURCES`; key names checked against facebookresearch/directclr's
 `directclr/main.py`, `linear_probe.py` and `spectrum.py`):
 
-- "dimcollapse": our own file (docs/ARCHITECTURE.md), `format == "dimcollapse-checkpoint"`,
-  `format_version` 1, keys backbone / projector / classifier / step / config / ...
+- "dimcollapse": our own file (`dimcollapse.checkpoint_format`, read and checked there),
+  `format == "dimcollapse-checkpoint"`, keys backbone / projector / classifier / step / config
 - "directclr-official": the official trainer's per-epoch `checkpoint.pth`, `dict(epoch=epochs
   completed, model=DDP(model).state_dict(), optimizer=LARS state)`; model keys are
   `module.backbone.*` (torchvision ResNet-50, fc = Identity), `module.online_head.*` (Linear
@@ -14,9 +14,9 @@ Recognised formats (`SOURCES`; key names checked against facebookresearch/direct
 - "torchvision": a plain torchvision ResNet `state_dict` (`conv1.weight`, ..., `fc.*`); the
   supervised `fc` layer is returned as the classifier, not part of the backbone.
 
-Files are read with `torch.load(weights_only=True)` (see `safe_load`); the architecture comes
-from the file's config, else from its key layout; `backbone=` names it where it can't be told
-and is checked against the keys where it can.
+Files are read with `torch.load(weights_only=True)` (see `dimcollapse.safe_load`); the
+architecture comes from the file's config, else from its key layout; `backbone=` names it where
+it can't be told and is checked against the keys where it can.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from dimcollapse.checkpoint_format import FORMAT as FORMAT_NAME
+from dimcollapse.checkpoint_format import FORMAT_VERSION as FORMAT_VERSION  # re-exported
+from dimcollapse.checkpoint_format import check_ours, is_ours
 from dimcollapse.errors import UserError
 from dimcollapse.eval.resnet_state import (
     FEATURE_DIMS,
@@ -34,10 +37,8 @@ from dimcollapse.eval.resnet_state import (
     infer_stem,
     resolve_arch,
 )
-from dimcollapse.eval.safe_load import torch_load
+from dimcollapse.safe_load import torch_load
 
-FORMAT_NAME = "dimcollapse-checkpoint"
-FORMAT_VERSION = 1
 SOURCES = {
     "dimcollapse": f"dimcollapse checkpoint (format {FORMAT_NAME!r})",
     "directclr-official": "official DirectCLR per-epoch checkpoint.pth ({epoch, model, "
@@ -99,6 +100,8 @@ def load_checkpoint(
         obj = obj.state_dict()
         notes.append("file held a pickled nn.Module; its state_dict was used")
     source = detect_format(obj, path)
+    if source == "dimcollapse":
+        check_ours(obj, path, required=("backbone",))  # what evaluation needs
     parsed = _PARSERS[source](obj, notes)
     config = parsed.get("config")
     model_cfg = config.get("model", {}) if isinstance(config, Mapping) else {}
@@ -141,7 +144,7 @@ def detect_format(obj: object, path: str | os.PathLike = "checkpoint") -> str:
             f"are {known}"
         )
     if "format" in obj:
-        if obj["format"] == FORMAT_NAME:
+        if is_ours(obj):
             return "dimcollapse"
         raise UserError(f"{path} has format {obj['format']!r}: recognised formats are {known}")
     model = obj.get("model")
@@ -161,14 +164,6 @@ def detect_format(obj: object, path: str | os.PathLike = "checkpoint") -> str:
 
 
 def _parse_ours(obj: Mapping, notes: list[str]) -> dict:
-    version = obj.get("format_version")
-    if version != FORMAT_VERSION:
-        raise UserError(
-            f"checkpoint format_version {version!r} is not {FORMAT_VERSION}: it was written by "
-            "another dimcollapse version; load it with that version"
-        )
-    if not isinstance(obj.get("backbone"), Mapping):
-        raise UserError("the dimcollapse checkpoint has no backbone state dict: re-save it")
     return {"backbone": dict(obj["backbone"]), "projector": _opt_dict(obj.get("projector")),
             "classifier": _opt_dict(obj.get("classifier")), "config": obj.get("config"),
             "step": obj.get("step")}

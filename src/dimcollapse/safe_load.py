@@ -77,15 +77,9 @@ def torch_load(path: str | os.PathLike, *, allow_unsafe: bool = False) -> tuple[
     except pickle.UnpicklingError as err:
         reason = _refusal_reason(p, err)
         if reason is None:
-            raise UserError(
-                f"{p} is not a readable PyTorch checkpoint (not a valid pickle): pass a file "
-                "written by torch.save"
-            ) from None
+            raise _unreadable(p, "not a valid pickle") from None
     except Exception as err:  # noqa: BLE001 - garbage input fails in many ways (KeyError, ...)
-        raise UserError(
-            f"{p} is not a readable PyTorch checkpoint ({_first_line(err)}): pass a file written "
-            "by torch.save (is it truncated?)"
-        ) from None
+        raise _unreadable(p, _first_line(err)) from None
     if not allow_unsafe:
         raise UserError(
             f"{p} cannot be loaded with torch.load(weights_only=True) because it references "
@@ -106,6 +100,13 @@ def torch_load(path: str | os.PathLike, *, allow_unsafe: bool = False) -> tuple[
             f"({type(err).__name__}: {_first_line(err)}): the objects it references are not "
             "importable here"
         ) from None
+
+
+def _unreadable(p: Path, why: str) -> UserError:
+    return UserError(
+        f"{p} is not a readable PyTorch checkpoint ({why}): it is truncated or not a "
+        "dimcollapse, DirectCLR or torchvision checkpoint; pass a file written by torch.save "
+        "(a torn checkpoint_last.pt: delete it to start over)")
 
 
 def _refusal_reason(p: Path, err: Exception) -> str | None:
