@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+# What probe.json's "solver" says: L-BFGS with Armijo backtracking (approximate-Wolfe fallback);
+# there is no strong Wolfe line search here.
+SOLVER = "lbfgs-armijo"
+
 
 @dataclass
 class LBFGSOutcome:

@@ -32,7 +32,7 @@ from dimcollapse.eval._inputs import (
     raise_not_finite,
     topk_correct,
 )
-from dimcollapse.eval._lbfgs import minimize_lbfgs
+from dimcollapse.eval._lbfgs import SOLVER, minimize_lbfgs
 from dimcollapse.eval.standardize import Standardizer, standardize_fit
 
 # Default L2 strength on the mean loss (scikit-learn C = 1/(l2 N): C = 0.002 at N = 50,000).
@@ -141,7 +141,7 @@ class ProbeResult:
             "num_classes", "dtype", "seconds",
         ]
         d = {k: getattr(self, k) for k in keys}
-        d.update(accuracy_unit="percent", solver="lbfgs-strong-wolfe", objective=(
+        d.update(accuracy_unit="percent", solver=SOLVER, objective=(
             "mean cross-entropy + l2/2 ||W||^2 on train-standardised features"))
         return d
 
