@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dimcollapse.catalogue import USES_D0, check_d0
+from dimcollapse.catalogue import PROJECTORS, USES_D0, check_d0
 from dimcollapse.errors import UserError
 
 PAPER_DIM = 2048  # ResNet-50's representation size (the paper's backbone)
@@ -34,11 +34,19 @@ LABELS = {
 # Fractions of the representation for the d0 sweep (Fig 12): 1/32 .. 1 with the paper's 360/2048;
 # at ResNet-18's 512: 16, 32, 64, 90, 128, 256, 384, 512. d0 = D makes DirectCLR "no projector".
 D0_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, PAPER_D0 / PAPER_DIM, 1 / 4, 1 / 2, 3 / 4, 1.0)
-TABLES = ("table1", "table2", "d0-sweep")
+SWEEP = "d0-sweep"  # DirectCLR over the d0 grid; every other table is a list of arms
+# table -> its projector arms, in order; the arms in catalogue.USES_D0 get the table's d0.
+# The paper's Table 2 lists no projector and the trainable (linear) projector as references;
+# Appendix F adds the random sub-vector arm.
+TABLE_ARMS: dict[str, tuple[str, ...]] = {
+    "table1": ("mlp", "linear", "none", "directclr"),
+    "table2": ("none", "orthogonal", "linear", "diagonal", "lowrank", "lowrank-diagonal",
+               "random-subvector"),
+}
 TABLE_TITLES = {
     "table1": "Table 1: SimCLR projectors and DirectCLR",
     "table2": "Table 2: projector ablations (Section 6, Appendix F)",
-    "d0-sweep": "Fig 12: DirectCLR over d0",
+    SWEEP: "Fig 12: DirectCLR over d0",
 }
 
 
@@ -64,7 +72,7 @@ class Arm:
         """The paper's ImageNet top-1, or None (d0 values the paper reports only in a figure)."""
         if self.projector in USES_D0:
             # Table 1/2 numbers are for d0 = 360 of 2048; other d0 values only appear in Fig 12.
-            return PAPER_TOP1[self.projector] if self.d0 == self.paper_d0 else None
+            return PAPER_TOP1.get(self.projector) if self.d0 == self.paper_d0 else None
         return PAPER_TOP1.get(self.projector)
 
     @property
@@ -89,6 +97,27 @@ def d0_grid(dim: int) -> list[int]:
     return sorted({max(1, min(dim, round(dim * f))) for f in D0_FRACTIONS})
 
 
+def tables() -> tuple[str, ...]:
+    """Every table `arms_for` knows (registered ones included), in `all`'s order."""
+    return (*TABLE_ARMS, SWEEP)
+
+
+def register_table(name: str, title: str, projectors: tuple[str, ...] | list[str]) -> None:
+    """Add a table of projector arms (names of `models.PROJECTORS`, registered ones included)
+    that `run_reproduction(name, ...)` trains; it joins `all` too."""
+    if name in TABLE_TITLES or name == "all":
+        raise ValueError(f"table {name!r} exists already")
+    unknown = [p for p in projectors if p not in PROJECTORS]
+    if unknown or not projectors:
+        raise ValueError(f"table {name!r}: {unknown or 'no arms'}; register the projectors first")
+    TABLE_ARMS[name], TABLE_TITLES[name] = tuple(projectors), title
+
+
+def unregister_table(name: str) -> None:
+    """Undo `register_table` (for tests)."""
+    TABLE_ARMS.pop(name), TABLE_TITLES.pop(name)
+
+
 def _arm(projector: str, dim: int, d0: int | None, paper: int) -> Arm:
     if projector in USES_D0:
         return Arm(projector, d0 if d0 is not None else paper, paper)
@@ -97,7 +126,7 @@ def _arm(projector: str, dim: int, d0: int | None, paper: int) -> Arm:
 
 def arms_for(table: str, dim: int, *, d0: int | None = None,
              grid: list[int] | None = None) -> list[Arm]:
-    """The arms of `table` (table1 | table2 | d0-sweep | all) for representation size `dim`.
+    """The arms of `table` (a name of `tables()`, or `all`) for representation size `dim`.
 
     d0: DirectCLR's and the low-rank arms' d0 (default: `scaled_d0(dim)`); grid: the d0 values
     of the sweep (default: `d0_grid(dim)`). `all` is the union, each arm once.
@@ -108,27 +137,22 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
     if bad:
         raise UserError(f"--d0-grid values {bad} do not fit the {dim}-d representation: "
                         f"pass values in 1..{dim}")
-    if table == "table1":
-        names = [("mlp", None), ("linear", None), ("none", None), ("directclr", d0)]
-    elif table == "table2":
-        # The paper's Table 2 lists no projector and the trainable (linear) projector as
-        # references; Appendix F adds the random sub-vector arm.
-        names = [("none", None), ("orthogonal", None), ("linear", None), ("diagonal", None),
-                 ("lowrank", d0), ("lowrank-diagonal", d0), ("random-subvector", d0)]
-    elif table == "d0-sweep":
-        names = [("directclr", g) for g in grid]
-    elif table == "all":
+    if table == "all":
         seen: dict[str, Arm] = {}
-        for t in TABLES:
+        for t in tables():
             for arm in arms_for(t, dim, d0=d0, grid=grid):
                 seen.setdefault(arm.key, arm)
         return list(seen.values())
+    if table == SWEEP:
+        names = [("directclr", g) for g in grid]
+    elif table in TABLE_ARMS:
+        names = [(p, d0) for p in TABLE_ARMS[table]]
     else:
-        raise UserError(f"unknown table {table!r}: choose table1, table2, d0-sweep or all")
+        raise UserError(f"unknown table {table!r}: choose {', '.join(tables())} or all")
     # The arm standing for the paper's d0 = 360 of 2048: --d0 when given, else the scaled value.
     paper = d0 if d0 is not None else scaled_d0(dim)
     return [_arm(p, dim, v, paper) for p, v in names]
 
 
 def tables_of(table: str) -> tuple[str, ...]:
-    return TABLES if table == "all" else (table,)
+    return tables() if table == "all" else (table,)
