@@ -110,8 +110,10 @@ class Flag:
     """The `dimcollapse train` option of one config field.
 
     help: may hold {default} (the dataclass default, see `show`), {names} (`names` joined) and
-    {preset[NAME]} (the value preset NAME sets, else the default). names: the registry the
-    value comes from; choices: whether argparse enforces it (else it is only listed in help).
+    {preset[NAME]} (the value preset NAME sets, else the default). "default X" in a help names
+    the dataclass default (tests/test_catalogue.py checks it); "default: ..." explains a None.
+    names: the registry the value comes from; choices: whether argparse enforces it (else it
+    is only listed in help).
     """
 
     key: str  # dotted config key
@@ -144,7 +146,7 @@ FLAGS: tuple[Flag, ...] = (
     _f("data.image_size", "--image-size", "data", "side of the square views", "PIXELS"),
     _f("data.download", "--download", "data", "let torchvision download cifar10/100 or stl10 "
        "into --data-dir (needs a network)"),
-    _f("data.cache_dir", "--cache-dir", "data", "cache of decoded images (default "
+    _f("data.cache_dir", "--cache-dir", "data", "cache of decoded images (default: "
        "$DIMCOLLAPSE_CACHE or ~/.cache/dimcollapse)", "DIR"),
     _f("data.num_workers", "--workers", "data", "decode processes for streaming (imagefolder) "
        "datasets", "N"),
@@ -161,8 +163,8 @@ FLAGS: tuple[Flag, ...] = (
        "2048", "DIMS", USES_D0, choices=False),
     _f("model.hidden_dim", "--hidden-dim", "model", "mlp projector hidden width (default: the "
        "representation size)", "DIMS"),
-    _f("model.out_dim", "--out-dim", "model", "projector output size (default 128 for "
-       "mlp/linear)", "DIMS"),
+    _f("model.out_dim", "--out-dim", "model", "projector output size (default: the arm's "
+       "own, 128 for mlp/linear)", "DIMS"),
     _f("model.groups", "--groups", "model", "groups of the group arm (default {default})", "N"),
     _f("model.sync_bn", "--sync-bn", "model", "BatchNorm statistics over the global batch "
        "under DDP (default {default})"),
