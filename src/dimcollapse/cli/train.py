@@ -9,6 +9,8 @@ recipe (Appendix D); a flag given explicitly always wins. The same flags work un
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import sys
 import textwrap
@@ -103,7 +105,7 @@ def _add_flags(group, title: str, presets: dict[str, TrainConfig]) -> None:
             if f.exclusive not in exclusive:
                 exclusive[f.exclusive] = group.add_mutually_exclusive_group()
             target = exclusive[f.exclusive]
-        kind = _field_type(f.key)
+        kind = _field_types()[f.key]
         kw: dict = {"help": _help(f, presets), "metavar": f.metavar}
         if kind is bool:
             kw = {"help": kw["help"], "action": argparse.BooleanOptionalAction}
@@ -114,18 +116,16 @@ def _add_flags(group, title: str, presets: dict[str, TrainConfig]) -> None:
         target.add_argument(f.flag, **kw)
 
 
-def _field(key: str):
-    section, _, name = key.rpartition(".")
-    cls = typing.get_type_hints(TrainConfig)[section] if section else TrainConfig
-    return cls, name
-
-
-def _field_type(key: str) -> type:
-    """int, float, bool or str: the field's type without `| None`."""
-    cls, name = _field(key)
-    hint = typing.get_type_hints(cls)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+@functools.cache
+def _field_types() -> dict[str, type]:
+    """Dotted config key -> int, float, bool or str (the field's type without `| None`)."""
+    out = {}
+    for section, hint in typing.get_type_hints(TrainConfig).items():
+        fields = typing.get_type_hints(hint) if dataclasses.is_dataclass(hint) else {"": hint}
+        for name, t in fields.items():
+            args = [a for a in typing.get_args(t) if a is not type(None)]
+            out[f"{section}.{name}" if name else section] = args[0] if args else t
+    return out
 
 
 def _default(key: str, cfg: TrainConfig):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from dimcollapse.catalogue import STEMS
 from dimcollapse.checkpoint_format import FORMAT as FORMAT_NAME
 from dimcollapse.checkpoint_format import FORMAT_VERSION as FORMAT_VERSION  # re-exported
 from dimcollapse.checkpoint_format import check_ours, is_ours
@@ -119,7 +120,7 @@ def load_checkpoint(
     stem = infer_stem(state)
     cfg_stem = model_cfg.get("stem") if isinstance(model_cfg, Mapping) else None
     if cfg_stem is not None:
-        if cfg_stem in ("imagenet", "cifar") and stem != cfg_stem:
+        if cfg_stem in STEMS and stem != cfg_stem:
             raise UserError(
                 f"{path}: the config says stem {cfg_stem!r} but conv1 is a {stem} stem: the "
                 "file is inconsistent; re-save it"
