@@ -201,7 +201,7 @@ def _make_record(job: Job, budget: Budget, plan: dict, train_info: dict, ev: dic
 
 
 def _plan_diff(old: dict, new: dict) -> str:
-    from dimcollapse.reproduce.budget import flatten
+    from dimcollapse.config import flatten
 
     a, b = flatten(old), flatten(new)
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
