@@ -91,7 +91,7 @@ def add_parser(sub) -> None:
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
-    from dimcollapse.cli.probe import add_eval_arguments
+    from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p, precision_flag="--feature-precision")
     p.set_defaults(func=_run)
@@ -152,8 +152,9 @@ def _run_checkpoint(args) -> int:
     import sys
     from pathlib import Path
 
-    from dimcollapse.cli.probe import build_evaluator
+    from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import spectrum_dir
+    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata
 
@@ -162,7 +163,7 @@ def _run_checkpoint(args) -> int:
             print(f"dimcollapse spectrum: {msg}", file=sys.stderr, flush=True)
 
     space = args.space or "representation"
-    ev, base = build_evaluator(args, args.emb, log=log)
+    ev, base = build_evaluator(EvalOptions.from_args(args), args.emb, log=log)
     out = Path(args.out) if args.out else base / spectrum_dir(space)
     summary = ev.spectrum(space, normalize=args.normalize, center=args.center, ddof=args.ddof,
                           threshold=args.threshold, raw_samples=args.raw_samples,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.errors import UserError
 from dimcollapse.eval.features import DEFAULT_BATCH_SIZE, Features, cached_features, file_digest
 from dimcollapse.eval.target import DataSpec, EvalTarget
@@ -49,8 +50,6 @@ class Evaluator:
                  cache_dir: str | os.PathLike | None, precision: str = "auto",
                  batch_size: int = DEFAULT_BATCH_SIZE, device: str = "auto",
                  progress: bool = False, log: Callable[[str], None] | None = None):
-        from dimcollapse.train.precision import resolve_device, resolve_precision
-
         self.target, self.data = target, data
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         default = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")

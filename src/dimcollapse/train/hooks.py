@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dimcollapse.train.precision import at_least_float32
+from dimcollapse.devices import at_least_float32
 
 
 def probe_loss_and_correct(logits: torch.Tensor, target: torch.Tensor
