@@ -117,7 +117,7 @@ def _run(args) -> int:
             meta = run_metadata()
             if "probe" in missing:
                 rec = ev.probe(select=args.select_l2)
-                write_json(out / probe_file(None), {**rec, "metadata": meta})
+                write_json(out / probe_file(None), {**rec.to_dict(), "metadata": meta})
             for key, space in (("spectrum_r", "representation"), ("spectrum_z", "embedding")):
                 if key in missing and (space == "representation"
                                        or ev.target.loaded.source == "dimcollapse"):

@@ -77,15 +77,14 @@ def _run(args) -> int:
     record = ev.probe(subvector=args.subvector, l2=args.l2, select=args.select_l2,
                       knn_k=args.knn_k, knn_temperature=args.knn_temperature,
                       knn=not args.no_knn)
-    record["metadata"] = run_metadata()
     path = out / probe_file(args.subvector)
-    write_json(path, record)
+    write_json(path, {**record.to_dict(), "metadata": run_metadata()})
     if not args.quiet:
-        lp, kn = record["linear_probe"], record["knn"]
+        lp, kn = record.linear_probe, record.knn
         what = "r" if args.subvector is None else f"r[:, :{args.subvector}]"
-        knn = "" if kn is None else f"; kNN top-1 {kn['top1']:.2f}%"
-        conv = "" if lp["converged"] else f" (NOT converged: {lp['stop_reason']})"
-        print(f"{ev.target.checkpoint_path}: linear probe on {what} ({record['dim']} dims): "
-              f"top-1 {lp['top1']:.2f}%, top-5 {lp['top5']:.2f}% (l2 {lp['l2']:g}, "
-              f"{lp['iterations']} iterations{conv}){knn} -> {path}")
+        knn = "" if kn is None else f"; kNN top-1 {kn.top1:.2f}%"
+        conv = "" if lp.converged else f" (NOT converged: {lp.stop_reason})"
+        print(f"{ev.target.checkpoint_path}: linear probe on {what} ({record.dim} dims): "
+              f"top-1 {lp.top1:.2f}%, top-5 {lp.top5:.2f}% (l2 {lp.l2:g}, "
+              f"{lp.iterations} iterations{conv}){knn} -> {path}")
     return 0

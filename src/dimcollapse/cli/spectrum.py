@@ -138,8 +138,8 @@ def _run(args) -> int:
                            precision=args.precision, raw_max_samples=args.raw_samples,
                            chunk_rows=args.chunk_rows,
                            progress=not args.quiet and sys.stderr.isatty())
-    summary = acc.summary(ddof=args.ddof, rel_threshold=args.threshold)
-    summary["source"] = ef.describe()
+    summary = acc.summary(ddof=args.ddof, rel_threshold=args.threshold).with_source(
+        ef.describe())
     title = args.title or f"Embedding spectrum of {ef.path.name}"
     json_path, png_path = write_spectrum_report(summary, args.out, metadata=run_metadata(),
                                                 title=title)
@@ -178,14 +178,15 @@ def _run_checkpoint(args) -> int:
     return 0
 
 
-def _result_line(s: dict, name: str, json_path, png_path) -> str:
-    rankme = "n/a" if s["rankme"] is None else f"{s['rankme']:.1f}"
-    if s["alpha_req"] is None:
+def _result_line(s, name: str, json_path, png_path) -> str:
+    """One line from a `SpectrumSummary`."""
+    rankme = "n/a" if s.rankme is None else f"{s.rankme:.1f}"
+    if s.alpha_req is None:
         alpha = "n/a"
     else:
-        r2 = "n/a" if s["alpha_req_r2"] is None else f"{s['alpha_req_r2']:.3f}"
-        alpha = f"{s['alpha_req']:.3f} (R^2 {r2})"
-    return (f"{name}: N={s['n']}, d={s['dim']}, "
-            f"{'L2-normalised' if s['normalize'] else 'raw'}: {s['collapsed_dims']} of "
-            f"{s['dim']} dims collapsed (< {s['threshold']:g} x max), RankMe {rankme}, "
+        r2 = "n/a" if s.alpha_req_r2 is None else f"{s.alpha_req_r2:.3f}"
+        alpha = f"{s.alpha_req:.3f} (R^2 {r2})"
+    return (f"{name}: N={s.n}, d={s.dim}, "
+            f"{'L2-normalised' if s.normalize else 'raw'}: {s.collapsed_dims} of "
+            f"{s.dim} dims collapsed (< {s.threshold:g} x max), RankMe {rankme}, "
             f"alpha-ReQ {alpha} -> {json_path}, {png_path}")

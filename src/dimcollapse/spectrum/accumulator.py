@@ -31,6 +31,7 @@ from dimcollapse.spectrum.covariance import (
     l2_normalize_rows_,
 )
 from dimcollapse.spectrum.moments import DiagMoments, Moments
+from dimcollapse.spectrum.summary import SpectrumSummary, summarize
 
 RAW_MAX_SAMPLES = 25_600
 
@@ -225,34 +226,11 @@ class SpectrumAccumulator:
         return np.sqrt(np.maximum(var, 0.0))
 
     def summary(self, *, ddof: int = 0,
-                rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> dict:
-        """Everything measured, as JSON-ready plain values (keys documented in docs/spectrum.md).
+                rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> SpectrumSummary:
+        """Everything measured, as a typed record (`to_dict()`: the keys of docs/spectrum.md).
 
         Cost: one d x d symmetric eigensolve for the spectrum and two for RankMe/alpha-ReQ
         (skip those with raw_max_samples=0); no pass over the data.
         """
         self._require(max(2, ddof + 1))
-        ev = self.eigenvalues(ddof)
-        aq = self.alpha_req()
-        std = self.normalized_std(ddof)
-        return {
-            "n": self.n,
-            "dim": self.dim,
-            "normalize": self.normalize,
-            "center": self.center,
-            "ddof": ddof,
-            "precision": self.precision,
-            "eigenvalues": [float(v) for v in ev],
-            "max_rank": min(self.n - (1 if self.center else 0), self.dim),
-            "collapsed_dims": metrics.collapsed_dims(ev, rel_threshold),
-            "threshold": rel_threshold,
-            "rankme": self.rankme(),
-            "rankme_eps": metrics.RANKME_EPS,
-            "raw_samples": self.raw_n,
-            "raw_max_samples": self.raw_max_samples,
-            "alpha_req": None if aq is None else aq.alpha,
-            "alpha_req_r2": None if aq is None else aq.r2,
-            "alpha_req_fit": None if aq is None else aq.asdict(),
-            "normalized_std": metrics.std_summary(std),
-            "normalized_std_per_dim": [float(v) for v in std],
-        }
+        return summarize(self, ddof=ddof, rel_threshold=rel_threshold)

@@ -85,8 +85,8 @@ class SpectrumHook:
         for key, acc in self._acc.items():
             acc.all_reduce_()
             s = acc.summary()
-            out[f"rankme_{key}"] = None if s["rankme"] is None else float(s["rankme"])
-            out[f"collapsed_dims_{key}"] = int(s["collapsed_dims"])
-            out["spectrum_samples"] = int(s["n"])
+            out[f"rankme_{key}"] = None if s.rankme is None else float(s.rankme)
+            out[f"collapsed_dims_{key}"] = int(s.collapsed_dims)
+            out["spectrum_samples"] = int(s.n)
         self._acc = None
         return out
