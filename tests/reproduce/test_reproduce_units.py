@@ -153,3 +153,18 @@ def test_ordering_and_findings_follow_the_numbers():
     assert "does NOT hold" in f["lines"][0]
     assert any("does NOT collapse more than" in line for line in f["lines"])
     assert f["no_projector_collapses_more_than_directclr"] is False
+
+
+def test_arm_record_round_trips_through_json():
+    import json
+
+    rec = _record("directclr-d0_90", 1, 52.5, 49.0, 3, 4, sub=41.0)
+    rec = ArmRecord(**{**rec.__dict__, "arm": {"key": "directclr-d0_90", "label": "DirectCLR",
+                                              "projector": "directclr", "d0": 90,
+                                              "paper_top1": 62.7}})
+    d = rec.to_dict()
+    assert list(d)[:6] == ["key", "label", "projector", "d0", "paper_top1", "seed"]
+    back = ArmRecord.from_dict(json.loads(json.dumps(d)))
+    assert back == rec and back.key == "directclr-d0_90" and back.train.starts == (0,)
+    with pytest.raises(KeyError):
+        ArmRecord.from_dict({k: v for k, v in d.items() if k != "files"})
