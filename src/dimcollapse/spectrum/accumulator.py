@@ -24,12 +24,7 @@ import numpy as np
 
 from dimcollapse.spectrum import metrics
 from dimcollapse.spectrum.backend import BACKENDS, PRECISIONS, ArrayOps, ops_for
-from dimcollapse.spectrum.covariance import (
-    clip_psd,
-    eigvalsh_descending,
-    is_tensor,
-    l2_normalize_rows_,
-)
+from dimcollapse.spectrum.covariance import clip_psd, eigvalsh_descending, is_tensor
 from dimcollapse.spectrum.moments import DiagMoments, Moments
 from dimcollapse.spectrum.summary import SpectrumSummary, summarize
 
@@ -133,10 +128,10 @@ class SpectrumAccumulator:
             if room:
                 self._raw.update(x[:room])
         if self._unit is not None:
-            self._unit.update(l2_normalize_rows_(ops.work_copy(x, "float64")))
+            self._unit.update(ops.normalize_rows_(ops.work_copy(x, "float64")))
         w = ops.work_copy(x, self.precision)
         if self.normalize:
-            l2_normalize_rows_(w)
+            ops.normalize_rows_(w)
         self._main.update(w, owned=True)
 
     def merge_(self, other: SpectrumAccumulator) -> SpectrumAccumulator:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dimcollapse.spectrum.covariance import is_tensor
+from dimcollapse.spectrum.covariance import NORMALIZE_EPS, is_tensor
 
 PRECISIONS = ("float64", "float32")
 
@@ -56,6 +56,9 @@ class ArrayOps(Protocol):
 
     def cast(self, a, precision: str) -> Any:
         """a in `precision` (a copy)."""
+
+    def normalize_rows_(self, x) -> Any:
+        """x_i / max(||x_i||, NORMALIZE_EPS) in place (as torch.nn.functional.normalize); x."""
 
     def mean_rows(self, x) -> Any:
         """Mean over rows with float64 accumulation. Shape: (m, d) -> (d,)."""
@@ -122,6 +125,10 @@ class NumpyOps:
     def cast(self, a, precision: str) -> np.ndarray:
         return a.astype(np.dtype(precision))
 
+    def normalize_rows_(self, x) -> np.ndarray:
+        x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), NORMALIZE_EPS)[:, None]
+        return x
+
     def mean_rows(self, x) -> np.ndarray:
         return x.mean(axis=0, dtype=np.float64)
 
@@ -184,6 +191,10 @@ class TorchOps:
 
     def cast(self, a, precision: str):
         return a.to(getattr(self._torch, precision))
+
+    def normalize_rows_(self, x):
+        x /= x.norm(dim=1, keepdim=True).clamp_min(NORMALIZE_EPS)
+        return x
 
     def mean_rows(self, x):
         return x.mean(dim=0, dtype=self._torch.float64)
