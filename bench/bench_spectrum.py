@@ -91,7 +91,7 @@ def worker_ours(path: str, out: str, precision: str, metrics: bool) -> dict:
                            raw_max_samples=25_600 if metrics else 0)
     if metrics:
         summary = acc.summary(ddof=1)
-        ev = np.asarray(summary["eigenvalues"])
+        ev = np.asarray(summary.eigenvalues)
     else:
         ev = acc.eigenvalues(ddof=1)
     seconds = time.perf_counter() - t0

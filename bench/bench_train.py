@@ -31,10 +31,10 @@ import torch
 
 from dimcollapse import build
 from dimcollapse.config import apply_overrides, preset_config, resolve
+from dimcollapse.devices import resolve_precision
 from dimcollapse.models.window_conv import use_plain_convs
 from dimcollapse.optim import set_lr
 from dimcollapse.train.parts import assemble
-from dimcollapse.train.precision import resolve_precision
 from dimcollapse.train.step import apply_update, forward_backward
 from dimcollapse.views import TorchvisionTwoViews
 

@@ -77,7 +77,7 @@ STEMS = ("imagenet", "cifar")  # imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 c
 DATASETS = Names("dataset", ("cifar10", "cifar100", "stl10", "imagefolder"))
 VIEW_PRESETS = Names("view preset", ("imagenet", "cifar"))
 OPTIMIZERS = Names("optimizer", ("lars", "sgd", "adamw"))
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training autocast (train.precision)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training autocast (dimcollapse.devices)
 EVAL_PRECISIONS = ("auto", "bf16", "fp32")  # feature extraction (features stored float32)
 
 

@@ -260,15 +260,16 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[Any, Any]]:
     """Dotted field name -> (value in a, value in b) for every field that differs."""
-    fa, fb = _flatten(config_to_dict(a)), _flatten(config_to_dict(b))
+    fa, fb = flatten(config_to_dict(a)), flatten(config_to_dict(b))
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys: {"a": {"b": 1}} -> {"a.b": 1} (insertion order kept)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out

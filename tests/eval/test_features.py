@@ -8,9 +8,9 @@ import torch
 from evalfakes import make_labelled_tree, reference_features, train_tiny
 
 from dimcollapse.data import build_dataset
+from dimcollapse.devices import resolve_precision
 from dimcollapse.eval import features as F
 from dimcollapse.eval import load_checkpoint
-from dimcollapse.train.precision import resolve_precision
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

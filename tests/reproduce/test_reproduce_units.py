@@ -9,6 +9,14 @@ import pytest
 
 from dimcollapse.errors import UserError
 from dimcollapse.reproduce import Budget, arms_for, d0_grid, parse_set, scaled_d0
+from dimcollapse.reproduce.records import (
+    ArmFiles,
+    ArmRecord,
+    ProbeBrief,
+    SpectrumBrief,
+    TrainInfo,
+    WallTimes,
+)
 from dimcollapse.reproduce.results import aggregate, findings, ordering, stat
 
 
@@ -73,12 +81,26 @@ def test_budget_overrides_and_plan():
         Budget("cpu", "/d", extra=parse_set(["optim.lr_max=1"])).config(arm, 0)
 
 
+def _probe(top1, top5=None, knn=None, l2=0.01):
+    return ProbeBrief(top1=top1, top5=top5, knn_top1=knn, knn_top5=None, l2=l2, converged=True,
+                      iterations=1, dim=512)
+
+
+def _spectrum(rankme, collapsed_dims):
+    return SpectrumBrief(rankme=rankme, collapsed_dims=collapsed_dims, threshold=1e-4, dim=512,
+                         n=100, alpha_req=None)
+
+
 def _record(key, seed, top1, knn, coll_r, coll_z, sub=None):
-    return {"seed": seed, "run_dir": f"runs/{key}/seed{seed}", "wall_s": {"total": 1.0},
-            "probe": {"top1": top1, "top5": top1 + 40, "knn_top1": knn, "l2": 0.01},
-            "subvector_probe": None if sub is None else {"top1": sub},
-            "spectrum_r": {"rankme": 100.0 + seed, "collapsed_dims": coll_r},
-            "spectrum_z": {"rankme": 50.0, "collapsed_dims": coll_z}}
+    return ArmRecord(
+        arm={"key": key}, seed=seed, run_dir=f"runs/{key}/seed{seed}", plan={}, commands={},
+        git_sha=None, utc="", wall_s=WallTimes(train=0.5, eval=0.5, total=1.0),
+        train=TrainInfo(status="complete", steps=1, steps_per_epoch=None, train_images=None,
+                        precision=None, starts=(0,), images_per_s=None, last_start_wall_s=None,
+                        online_probe_acc=None),
+        probe=_probe(top1, top1 + 40, knn), subvector_probe=None if sub is None else _probe(sub),
+        spectrum_r=_spectrum(100.0 + seed, coll_r), spectrum_z=_spectrum(50.0, coll_z),
+        files=ArmFiles(probe="probe.json", subvector_probe=None, spectrum_r="r", spectrum_z="z"))
 
 
 def test_aggregate_is_mean_and_sample_std_over_seeds():
@@ -131,3 +153,18 @@ def test_ordering_and_findings_follow_the_numbers():
     assert "does NOT hold" in f["lines"][0]
     assert any("does NOT collapse more than" in line for line in f["lines"])
     assert f["no_projector_collapses_more_than_directclr"] is False
+
+
+def test_arm_record_round_trips_through_json():
+    import json
+
+    rec = _record("directclr-d0_90", 1, 52.5, 49.0, 3, 4, sub=41.0)
+    rec = ArmRecord(**{**rec.__dict__, "arm": {"key": "directclr-d0_90", "label": "DirectCLR",
+                                              "projector": "directclr", "d0": 90,
+                                              "paper_top1": 62.7}})
+    d = rec.to_dict()
+    assert list(d)[:6] == ["key", "label", "projector", "d0", "paper_top1", "seed"]
+    back = ArmRecord.from_dict(json.loads(json.dumps(d)))
+    assert back == rec and back.key == "directclr-d0_90" and back.train.starts == (0,)
+    with pytest.raises(KeyError):
+        ArmRecord.from_dict({k: v for k, v in d.items() if k != "files"})

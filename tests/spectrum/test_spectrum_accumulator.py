@@ -129,7 +129,7 @@ def test_rankme_uses_the_first_raw_rows(make_embeddings):
     assert everything.rankme() == pytest.approx(rankme(z), rel=1e-10)
     off = _acc(z, 300, normalize=True, raw_max_samples=0)
     assert off.rankme() is None and off.alpha_req() is None
-    assert off.summary()["rankme"] is None
+    assert off.summary().rankme is None
 
 
 def test_normalized_std_both_modes(ref, make_embeddings):
@@ -146,7 +146,7 @@ def test_summary_contents(make_embeddings):
     rng = np.random.default_rng(19)
     z = make_embeddings(rng, 500, 128, decay=0.2)
     acc = _acc(z, 100, normalize=False)
-    s = acc.summary(ddof=1, rel_threshold=1e-3)
+    s = acc.summary(ddof=1, rel_threshold=1e-3).to_dict()  # the keys of spectrum.json
     ev = covariance_spectrum(z, normalize=False, ddof=1)
     assert s["n"] == 500 and s["dim"] == 128 and s["ddof"] == 1
     assert s["normalize"] is False and s["center"] is True and s["threshold"] == 1e-3
@@ -176,3 +176,36 @@ def test_moments_rebase_is_exact():
     s, g = m.rebased(np.zeros(5))
     np.testing.assert_allclose(s, x.sum(0), rtol=1e-13)
     np.testing.assert_allclose(g, x.T @ x, rtol=1e-13)
+
+
+def test_summary_record_keys_are_the_spectrum_json_keys_in_order(make_embeddings):
+    rng = np.random.default_rng(21)
+    s = _acc(make_embeddings(rng, 60, 8), 25, normalize=True).summary()
+    assert list(s.to_dict()) == [
+        "n", "dim", "normalize", "center", "ddof", "precision", "eigenvalues", "max_rank",
+        "collapsed_dims", "threshold", "rankme", "rankme_eps", "raw_samples", "raw_max_samples",
+        "alpha_req", "alpha_req_r2", "alpha_req_fit", "normalized_std", "normalized_std_per_dim"]
+    d = s.with_source({"path": "x"}).to_dict()
+    assert list(d)[-1] == "source" and d["source"] == {"path": "x"}
+    assert list(d["normalized_std"]) == ["mean", "min", "max", "reference_1_over_sqrt_d"]
+    assert list(d["alpha_req_fit"]) == ["alpha", "r2", "first_rank", "last_rank", "points"]
+    assert isinstance(d["eigenvalues"], list) and d["eigenvalues"] == list(s.eigenvalues)
+
+
+def test_moments_move_between_backends_exactly():
+    from dimcollapse.spectrum.backend import NUMPY, TorchOps
+
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((40, 6)) + 2
+    m = Moments(6)
+    m.update(x)
+    assert m.to(NUMPY) is m  # already there
+    t = m.to(TorchOps(torch.device("cpu")))
+    assert t is not m and t.to(TorchOps(torch.device("cpu"))) is t
+    back = t.to(NUMPY)
+    for name in ("shift", "sum", "gram"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(m, name))
+    with pytest.raises(ValueError, match="backend must be"):
+        SpectrumAccumulator(4, normalize=True, backend="jax")
+    with pytest.raises(ValueError, match="on the CPU"):
+        SpectrumAccumulator(4, normalize=True, backend="numpy", device="cuda:0")

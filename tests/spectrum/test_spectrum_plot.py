@@ -32,10 +32,10 @@ def test_write_spectrum_report(tmp_path):
     rng = np.random.default_rng(60)
     acc = SpectrumAccumulator(16, normalize=True)
     acc.update(rng.standard_normal((200, 16)) * np.exp(-np.arange(16)))
-    summary = acc.summary()
-    summary["source"] = {"path": "x.npy"}
-    json_path, png_path = write_spectrum_report(summary, tmp_path / "out",
+    measured = acc.summary().with_source({"path": "x.npy"})
+    json_path, png_path = write_spectrum_report(measured, tmp_path / "out",
                                                 metadata={"git_sha": "abc"})
+    summary = measured.to_dict()
     record = json.loads(json_path.read_text())
     assert record["metadata"] == {"git_sha": "abc"}
     assert record["source"] == {"path": "x.npy"}

@@ -2,9 +2,9 @@
 
 import torch
 
+from dimcollapse.devices import resolve_precision
 from dimcollapse.losses import infonce
 from dimcollapse.models import Encoder, build_backbone, build_projector
-from dimcollapse.train.precision import resolve_precision
 from dimcollapse.train.step import SSLModel, apply_update, forward_backward
 
 FP32 = resolve_precision("fp32", torch.device("cpu"))

@@ -119,9 +119,9 @@ def _drive_steps(over: dict, steps: int, info, dtype) -> list[dict]:
 
     from dimcollapse import build
     from dimcollapse.config import apply_overrides, default_config, resolve
+    from dimcollapse.devices import resolve_precision
     from dimcollapse.optim import set_lr
     from dimcollapse.train.parts import assemble
-    from dimcollapse.train.precision import resolve_precision
     from dimcollapse.train.step import apply_update, forward_backward
 
     cfg = resolve(apply_overrides(default_config(), over))

@@ -19,7 +19,7 @@ commands to run."""
 
 
 def add_parser(sub) -> None:
-    from dimcollapse.cli.probe import add_eval_arguments
+    from dimcollapse.eval_options import add_eval_arguments
 
     p = sub.add_parser(
         "compare", help="table and spectrum overlay of several runs (Fig 7b / 9)",
@@ -88,9 +88,10 @@ def _run(args) -> int:
 
     import numpy as np
 
-    from dimcollapse.cli.probe import build_evaluator
     from dimcollapse.errors import UserError
+    from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import probe_file, spectrum_dir
+    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.compare_report import read_run, row_of, write_compare
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata, write_json
@@ -111,11 +112,12 @@ def _run(args) -> int:
                     "spectrum_z": f"dimcollapse spectrum {run} --space embedding"}
             todo += [cmds[m] for m in missing if m != "spectrum_z"]
         elif missing:
-            ev, out = build_evaluator(args, run, log=lambda m, label=label: log(f"{label}: {m}"))
+            ev, out = build_evaluator(EvalOptions.from_args(args), run,
+                                      log=lambda m, label=label: log(f"{label}: {m}"))
             meta = run_metadata()
             if "probe" in missing:
                 rec = ev.probe(select=args.select_l2)
-                write_json(out / probe_file(None), {**rec, "metadata": meta})
+                write_json(out / probe_file(None), {**rec.to_dict(), "metadata": meta})
             for key, space in (("spectrum_r", "representation"), ("spectrum_z", "embedding")):
                 if key in missing and (space == "representation"
                                        or ev.target.loaded.source == "dimcollapse"):

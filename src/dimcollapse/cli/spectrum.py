@@ -91,7 +91,7 @@ def add_parser(sub) -> None:
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
-    from dimcollapse.cli.probe import add_eval_arguments
+    from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p, precision_flag="--feature-precision")
     p.set_defaults(func=_run)
@@ -138,8 +138,8 @@ def _run(args) -> int:
                            precision=args.precision, raw_max_samples=args.raw_samples,
                            chunk_rows=args.chunk_rows,
                            progress=not args.quiet and sys.stderr.isatty())
-    summary = acc.summary(ddof=args.ddof, rel_threshold=args.threshold)
-    summary["source"] = ef.describe()
+    summary = acc.summary(ddof=args.ddof, rel_threshold=args.threshold).with_source(
+        ef.describe())
     title = args.title or f"Embedding spectrum of {ef.path.name}"
     json_path, png_path = write_spectrum_report(summary, args.out, metadata=run_metadata(),
                                                 title=title)
@@ -152,8 +152,9 @@ def _run_checkpoint(args) -> int:
     import sys
     from pathlib import Path
 
-    from dimcollapse.cli.probe import build_evaluator
+    from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import spectrum_dir
+    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata
 
@@ -162,7 +163,7 @@ def _run_checkpoint(args) -> int:
             print(f"dimcollapse spectrum: {msg}", file=sys.stderr, flush=True)
 
     space = args.space or "representation"
-    ev, base = build_evaluator(args, args.emb, log=log)
+    ev, base = build_evaluator(EvalOptions.from_args(args), args.emb, log=log)
     out = Path(args.out) if args.out else base / spectrum_dir(space)
     summary = ev.spectrum(space, normalize=args.normalize, center=args.center, ddof=args.ddof,
                           threshold=args.threshold, raw_samples=args.raw_samples,
@@ -177,14 +178,15 @@ def _run_checkpoint(args) -> int:
     return 0
 
 
-def _result_line(s: dict, name: str, json_path, png_path) -> str:
-    rankme = "n/a" if s["rankme"] is None else f"{s['rankme']:.1f}"
-    if s["alpha_req"] is None:
+def _result_line(s, name: str, json_path, png_path) -> str:
+    """One line from a `SpectrumSummary`."""
+    rankme = "n/a" if s.rankme is None else f"{s.rankme:.1f}"
+    if s.alpha_req is None:
         alpha = "n/a"
     else:
-        r2 = "n/a" if s["alpha_req_r2"] is None else f"{s['alpha_req_r2']:.3f}"
-        alpha = f"{s['alpha_req']:.3f} (R^2 {r2})"
-    return (f"{name}: N={s['n']}, d={s['dim']}, "
-            f"{'L2-normalised' if s['normalize'] else 'raw'}: {s['collapsed_dims']} of "
-            f"{s['dim']} dims collapsed (< {s['threshold']:g} x max), RankMe {rankme}, "
+        r2 = "n/a" if s.alpha_req_r2 is None else f"{s.alpha_req_r2:.3f}"
+        alpha = f"{s.alpha_req:.3f} (R^2 {r2})"
+    return (f"{name}: N={s.n}, d={s.dim}, "
+            f"{'L2-normalised' if s.normalize else 'raw'}: {s.collapsed_dims} of "
+            f"{s.dim} dims collapsed (< {s.threshold:g} x max), RankMe {rankme}, "
             f"alpha-ReQ {alpha} -> {json_path}, {png_path}")

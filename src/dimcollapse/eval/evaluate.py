@@ -1,8 +1,8 @@
 """Evaluate one checkpoint: linear probe + kNN on r (probe.json), spectra of r or z (Fig 2, 7b, 9).
 
     ev = Evaluator(resolve_target("runs/x"), data_spec(...), cache_dir="runs/x/features")
-    record = ev.probe()                         # what `dimcollapse probe` writes to probe.json
-    summary = ev.spectrum("representation")     # what `dimcollapse spectrum RUN` writes
+    record = ev.probe()                         # a ProbeRecord: probe.json (eval/records.py)
+    summary = ev.spectrum("representation")     # a SpectrumSummary: `dimcollapse spectrum RUN`
 
 Features come from `eval.features.cached_features` (extracted once per split, cached).
 The file names below are shared by the CLI, `compare` and `reproduce`.
@@ -17,9 +17,12 @@ from pathlib import Path
 
 import torch
 
+from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.errors import UserError
 from dimcollapse.eval.features import DEFAULT_BATCH_SIZE, Features, cached_features, file_digest
+from dimcollapse.eval.records import FeatureInfo, FeatureProvenance, ProbeRecord
 from dimcollapse.eval.target import DataSpec, EvalTarget
+from dimcollapse.spectrum import COLLAPSE_REL_THRESHOLD, SpectrumAccumulator, SpectrumSummary
 
 PROBE_FILE = "probe.json"
 FEATURES_DIR = "features"
@@ -49,8 +52,6 @@ class Evaluator:
                  cache_dir: str | os.PathLike | None, precision: str = "auto",
                  batch_size: int = DEFAULT_BATCH_SIZE, device: str = "auto",
                  progress: bool = False, log: Callable[[str], None] | None = None):
-        from dimcollapse.train.precision import resolve_device, resolve_precision
-
         self.target, self.data = target, data
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         default = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -95,20 +96,15 @@ class Evaluator:
             self._features[key] = feats
         return self._features[key]
 
-    def _features_info(self, feats: Features) -> dict:
-        return {"n": int(len(feats.targets)), "cache_hit": feats.cache_hit,
-                "extract_seconds": round(feats.seconds, 3),
-                "cache_file": None if feats.path is None else str(feats.path)}
-
     # -- probe -----------------------------------------------------------------------------
     def probe(self, *, subvector: int | None = None, l2: float | None = None,
               select: bool = False, knn_k: int | None = None,
-              knn_temperature: float | None = None, knn: bool = True) -> dict:
+              knn_temperature: float | None = None, knn: bool = True) -> ProbeRecord:
         """Linear probe (top-1/top-5) and kNN on r, or on r[:, :subvector] (Appendix F).
 
         l2: the probe's L2 strength (default `eval.DEFAULT_L2`); select=True picks it from
         `eval.DEFAULT_L2_GRID` on 10% held-out train rows (`select_l2`) instead. Returns the
-        probe.json record (accuracies in percent).
+        probe.json record (accuracies in percent; `to_dict()` for the file).
         """
         from dimcollapse.eval import (
             DEFAULT_K,
@@ -140,37 +136,30 @@ class Evaluator:
         self.log(f"linear probe on {xtr.shape[1]} dims (l2 {l2_used:g})")
         res = linear_probe(xtr, train.targets, xte, test.targets, l2=l2_used,
                            num_classes=num_classes)
-        record = {
-            "kind": "probe",
-            "checkpoint": self.target.describe(),
-            "data": self.data.describe(),
-            "features": {"space": "r", "precision": self.precision.name,
-                         "train": self._features_info(train), "test": self._features_info(test)},
-            "subvector": subvector,
-            "dim": int(xtr.shape[1]),
-            "linear_probe": {**res.to_dict(), "l2_source": l2_source,
-                             "l2_selection": None if selection is None else selection.to_dict()},
-            "knn": None,
-        }
+        knn_result = None
         if knn:
             k = DEFAULT_K if knn_k is None else knn_k
             t = DEFAULT_TEMPERATURE if knn_temperature is None else knn_temperature
             self.log(f"kNN (k = {k}, temperature {t:g})")
-            record["knn"] = knn_classify(xtr, train.targets, xte, test.targets, k=k,
-                                         temperature=t, num_classes=num_classes).to_dict()
-        return record
+            knn_result = knn_classify(xtr, train.targets, xte, test.targets, k=k,
+                                      temperature=t, num_classes=num_classes)
+        return ProbeRecord(
+            checkpoint=self.target.describe(), data=self.data.describe(),
+            features=FeatureProvenance(space="r", precision=self.precision.name,
+                                       train=FeatureInfo.of(train), test=FeatureInfo.of(test)),
+            subvector=subvector, dim=int(xtr.shape[1]), linear_probe=res, l2_source=l2_source,
+            l2_selection=selection, knn=knn_result)
 
     # -- spectrum --------------------------------------------------------------------------
     def spectrum(self, space: str = "representation", *, normalize: bool = True,
                  center: bool = True, ddof: int = 0, threshold: float | None = None,
-                 raw_samples: int | None = 25_600, precision: str = "float64") -> dict:
+                 raw_samples: int | None = 25_600, precision: str = "float64"
+                 ) -> SpectrumSummary:
         """Covariance spectrum (Eqn 1) and collapse metrics of r or z on the test split.
 
-        Returns `SpectrumAccumulator.summary()` plus `source` (checkpoint, split, space,
+        Returns `SpectrumAccumulator.summary()` with `source` (checkpoint, split, space,
         features): the keys of an embeddings file's spectrum.json.
         """
-        from dimcollapse.spectrum import COLLAPSE_REL_THRESHOLD, SpectrumAccumulator
-
         short = SPACES.get(space)
         if short is None:
             raise UserError(f"unknown space {space!r}: choose representation or embedding")
@@ -182,11 +171,10 @@ class Evaluator:
             acc.update(chunk.numpy())
         summary = acc.summary(ddof=ddof, rel_threshold=COLLAPSE_REL_THRESHOLD
                               if threshold is None else threshold)
-        summary["source"] = {"checkpoint": self.target.describe(), "data": self.data.describe(),
-                             "split": "test", "space": space, "n": int(x.shape[0]),
-                             "dim": int(x.shape[1]), "precision": self.precision.name,
-                             "features": self._features_info(feats)}
-        return summary
+        return summary.with_source({
+            "checkpoint": self.target.describe(), "data": self.data.describe(), "split": "test",
+            "space": space, "n": int(x.shape[0]), "dim": int(x.shape[1]),
+            "precision": self.precision.name, "features": FeatureInfo.of(feats)})
 
 
 def progress_enabled(quiet: bool) -> bool:

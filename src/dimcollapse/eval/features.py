@@ -98,7 +98,7 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
 
     Shapes: N images -> {"r": (N, D) float32, "z": (N, d) float32 (with a projector),
     "targets": (N,) int64}. A `group` projector's (N, G, k) output is flattened to (N, G k).
-    `precision`: a `train.precision.Precision` (autocast dtype); None = fp32. Both modules are
+    `precision`: a `devices.Precision` (autocast dtype); None = fp32. Both modules are
     put in eval mode: BatchNorm uses its running statistics, so a row's features do not depend
     on the other rows of its batch.
     """

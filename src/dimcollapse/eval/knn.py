@@ -29,7 +29,7 @@ DEFAULT_K = 200
 DEFAULT_TEMPERATURE = 0.07
 
 
-@dataclass
+@dataclass(frozen=True)
 class KNNResult:
     """Outcome of `knn_classify`. Accuracies in percent (0-100) on the test split."""
 

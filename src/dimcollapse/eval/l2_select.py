@@ -15,7 +15,7 @@ from dimcollapse.errors import UserError
 from dimcollapse.eval.probe import DEFAULT_L2_GRID, linear_probe
 
 
-@dataclass
+@dataclass(frozen=True)
 class L2Selection:
     """Outcome of `select_l2`: validation top-1 (percent) for each l2 of the grid."""
 

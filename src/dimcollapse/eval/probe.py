@@ -107,7 +107,7 @@ def curvature_preconditioner(second_moment: Tensor, l2: float, num_classes: int)
     raise RuntimeError(f"probe preconditioner: S / C + {ridge:g} I is still not positive definite")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeResult:
     """Outcome of `linear_probe`. Accuracies are in percent (0-100) on the test split."""
 

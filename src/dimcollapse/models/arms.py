@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dimcollapse.linalg import haar_orthogonal
+
 
 class Projector(nn.Module):
     """Base of the projectors that are not a torch container: `.out_dim`, no-op `set_step`."""
@@ -25,13 +27,6 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
     SeedSequence), so consecutive steps or seeds give unrelated draws."""
     state = np.random.SeedSequence([seed, step, stream]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-def random_orthogonal(dim: int, generator: torch.Generator) -> torch.Tensor:
-    """A Haar-random dim x dim orthogonal matrix (float64): QR of a Gaussian matrix with the
-    signs of R's diagonal moved into Q (Mezzadri 2007), so the distribution is uniform."""
-    q, r = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))
-    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
 
 
 class MLPProjector(nn.Sequential):
@@ -126,8 +121,8 @@ class LowRankProjector(Projector):
 
     def __init__(self, in_dim: int, d0: int, seed: int):
         super().__init__()
-        u = random_orthogonal(in_dim, step_generator(seed, 0, stream=1))[:, :d0]
-        v = random_orthogonal(in_dim, step_generator(seed, 0, stream=2))[:, :d0]
+        u = haar_orthogonal(in_dim, step_generator(seed, 0, stream=1))[:, :d0]
+        v = haar_orthogonal(in_dim, step_generator(seed, 0, stream=2))[:, :d0]
         self.register_buffer("u", u.float().contiguous())
         self.register_buffer("v", v.float().contiguous())
         self.d0 = d0

@@ -2,8 +2,8 @@
 
 `plot_spectra` draws one curve or an overlay of several (e.g. SimCLR with/without projector,
 as Fig 7b); `write_spectrum_report` writes a folder's spectrum.json + spectrum.png from a
-`SpectrumAccumulator.summary()` dict, so every command that measures a spectrum (an
-embeddings file today, run folders and checkpoints later) writes the same files.
+`SpectrumSummary` (what `SpectrumAccumulator.summary()` returns), so every command that
+measures a spectrum (an embeddings file, a run folder, a checkpoint) writes the same files.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from dimcollapse.figures import pyplot, save_figure
+from dimcollapse.runinfo import write_json
+from dimcollapse.spectrum.summary import SpectrumSummary
 
 YLABEL = r"eigenvalue $\sigma_k$ of the covariance (log scale)"
 
@@ -62,28 +64,26 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     return save_figure(fig, path)
 
 
-def write_spectrum_report(summary: Mapping, out_dir: str | os.PathLike, *,
+def write_spectrum_report(summary: SpectrumSummary, out_dir: str | os.PathLike, *,
                           metadata: Mapping | None = None, title: str | None = None,
                           label: str | None = None) -> tuple[Path, Path]:
     """Write out_dir/spectrum.json (summary + metadata) and out_dir/spectrum.png.
 
-    summary: a `SpectrumAccumulator.summary()` dict (plus any extra keys, e.g. ``source``).
+    summary: what `SpectrumAccumulator.summary()` returns, usually `with_source(...)`.
     metadata: provenance, usually `dimcollapse.runinfo.run_metadata()`.
     Returns (json_path, png_path).
     """
-    from dimcollapse.runinfo import write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record = dict(summary)
+    record = summary.to_dict()
     if metadata is not None:
         record["metadata"] = dict(metadata)
     json_path = out / "spectrum.json"
     write_json(json_path, record)
     if label is None:
-        label = (f"N={summary['n']}, d={summary['dim']}, "
-                 f"{'L2-normalised' if summary['normalize'] else 'raw'}; "
-                 f"{summary['collapsed_dims']} collapsed")
-    png_path = plot_spectra({label: np.asarray(summary["eigenvalues"])}, out / "spectrum.png",
-                            title=title, threshold=summary.get("threshold"))
+        label = (f"N={summary.n}, d={summary.dim}, "
+                 f"{'L2-normalised' if summary.normalize else 'raw'}; "
+                 f"{summary.collapsed_dims} collapsed")
+    png_path = plot_spectra({label: np.asarray(summary.eigenvalues)}, out / "spectrum.png",
+                            title=title, threshold=summary.threshold)
     return json_path, png_path

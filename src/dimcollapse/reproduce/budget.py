@@ -16,6 +16,7 @@ from dimcollapse.config import (
     TrainConfig,
     apply_overrides,
     config_to_dict,
+    flatten,
     preset_config,
     resolve,
 )
@@ -121,17 +122,6 @@ class Budget:
                 "set": {k: v for k, v in self.extra}, "select_l2": self.select_l2,
                 "probe_subset": self.probe_subset,
                 "eval_precision": self.eval_precision, "eval_batch_size": self.eval_batch_size}
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}"""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def parse_set(items: list[str]) -> tuple[tuple[str, Any], ...]:

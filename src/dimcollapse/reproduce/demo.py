@@ -65,16 +65,16 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
     for job in plan_jobs(arms, [seed], out):
         log(f"{job.arm.label}: {steps} steps -> {job.run_dir}")
         rec, reused = run_job(job, budget, progress=progress, quiet=quiet, log=log)
-        log(f"{job.arm.label}: {'reused, ' if reused else ''}top-1 {rec['probe']['top1']:.2f}%,"
-            f" {rec['spectrum_r']['collapsed_dims']} collapsed dims of r")
+        log(f"{job.arm.label}: {'reused, ' if reused else ''}top-1 {rec.probe.top1:.2f}%,"
+            f" {rec.spectrum_r.collapsed_dims} collapsed dims of r")
         records.append(rec)
     summary = {"status": "complete", "budget": budget.describe(),
                "schedule": budget.config(arms[0], seed).loop.max_steps,
-               "runs": [{k: r[k] for k in ("key", "label", "projector", "d0", "seed", "run_dir",
+               "runs": [{k: d[k] for k in ("key", "label", "projector", "d0", "seed", "run_dir",
                                            "probe", "spectrum_r", "wall_s", "train")}
-                        for r in records],
+                        for d in (r.to_dict() for r in records)],
                "wall_s": round(time.perf_counter() - t0, 2), "metadata": run_metadata()}
-    side_by_side_spectra(out, [(r["label"], r["run_dir"]) for r in records], out / FIGURE)
+    side_by_side_spectra(out, [(r.arm["label"], r.run_dir) for r in records], out / FIGURE)
     summary["figure"] = FIGURE
     write_json(out / SUMMARY, summary)
     return summary

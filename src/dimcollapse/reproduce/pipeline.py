@@ -17,6 +17,7 @@ from typing import Any
 from dimcollapse.errors import UserError
 from dimcollapse.reproduce.arms import TABLE_TITLES, arms_for, tables_of
 from dimcollapse.reproduce.budget import Budget
+from dimcollapse.reproduce.records import ArmRecord
 from dimcollapse.reproduce.results import aggregate, findings
 from dimcollapse.reproduce.runner import RUNS_DIR, plan_jobs, run_job
 
@@ -35,15 +36,15 @@ def _load() -> float:
         return float("nan")
 
 
-def schedule_text(budget: Budget, arm, seed: int, record: dict | None) -> str:
+def schedule_text(budget: Budget, arm, seed: int, record: ArmRecord | None) -> str:
     """One line describing the shared training recipe (from the resolved config)."""
     cfg = budget.config(arm, seed)
     m, d, o, lp = cfg.model, cfg.data, cfg.optim, cfg.loop
     length = (f"{lp.max_steps} steps" if lp.max_steps is not None else f"{lp.epochs} epochs")
-    if record is not None and record["train"].get("steps_per_epoch"):
-        t = record["train"]
-        length += (f" ({t['steps']} steps = {t['steps'] / t['steps_per_epoch']:.2f} epochs of "
-                   f"{t['train_images']} images)")
+    if record is not None and record.train.steps_per_epoch:
+        t = record.train
+        length += (f" ({t.steps} steps = {t.steps / t.steps_per_epoch:.2f} epochs of "
+                   f"{t.train_images} images)")
     subset = f", training subset {d.train_subset} images" if d.train_subset else ""
     return (f"preset {budget.preset}: {d.dataset}, {m.backbone} ({m.stem} stem), {d.image_size} "
             f"px, {cfg.views.preset} views, batch {lp.batch_size} pairs, {length}{subset}, "
@@ -88,7 +89,7 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     load_start, t0 = _load(), time.perf_counter()
     log(f"{target}: {len(arms)} arms x {len(seeds)} seed(s) = {len(jobs)} runs into {out} "
         f"(load average {load_start:.2f})")
-    records: dict[tuple[str, int], dict] = {}
+    records: dict[tuple[str, int], ArmRecord] = {}
     reused, fresh_walls = 0, []
     for i, job in enumerate(jobs, 1):
         tag = f"[{i}/{len(jobs)}] {job.arm.key} seed {job.seed}"
@@ -99,15 +100,14 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
         records[(job.arm.key, job.seed)] = record
         reused += was_reused
         if not was_reused:
-            fresh_walls.append(record["wall_s"]["total"])
-        p = record["probe"]
+            fresh_walls.append(record.wall_s.total)
+        p = record.probe
         left = len(jobs) - i
         eta = (f", about {left * sum(fresh_walls) / len(fresh_walls) / 60:.0f} min left"
                if fresh_walls and left else "")
-        log(f"{tag}: {'reused' if was_reused else 'done'}: top-1 {p['top1']:.2f}%, kNN "
-            f"{p['knn_top1']:.2f}%, collapsed dims r {record['spectrum_r']['collapsed_dims']}, "
-            f"z {record['spectrum_z']['collapsed_dims']} ({record['wall_s']['total']:.0f} s"
-            f"{eta})")
+        log(f"{tag}: {'reused' if was_reused else 'done'}: top-1 {p.top1:.2f}%, kNN "
+            f"{p.knn_top1:.2f}%, collapsed dims r {record.spectrum_r.collapsed_dims}, "
+            f"z {record.spectrum_z.collapsed_dims} ({record.wall_s.total:.0f} s{eta})")
     rows = aggregate(arms, records, seeds)
     first = records[(arms[0].key, seeds[0])]
     results: dict[str, Any] = {
@@ -122,14 +122,14 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
                      f"({_n_train(out, first)} train images), l2 "
                      f"{'selected on 10% held-out train rows' if budget.select_l2 else 'fixed'};"
                      " kNN k = 200, cosine, temperature 0.07"),
-        "collapse_threshold": first["spectrum_r"]["threshold"],
+        "collapse_threshold": first.spectrum_r.threshold,
         "representation_dim": dim,
         "arms": rows,
         "findings": findings(rows),
         "figures": draw_all(rows, out),
         "total_jobs": len(jobs),
         "reused_arms": reused,
-        "arm_wall_s": round(sum(r["wall_s"]["total"] for r in records.values()), 2),
+        "arm_wall_s": round(sum(r.wall_s.total for r in records.values()), 2),
         "wall_s": round(time.perf_counter() - t0, 2),
         "threads": torch.get_num_threads(),
         "load_average": {"start": load_start, "end": _load()},
@@ -144,10 +144,10 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     return results
 
 
-def _n_train(out: Path, record: dict) -> int | None:
+def _n_train(out: Path, record: ArmRecord) -> int | None:
     import json
 
-    path = out / record["run_dir"] / record["files"]["probe"]
+    path = out / record.run_dir / record.files.probe
     try:
         return json.loads(path.read_text())["linear_probe"]["n_train"]
     except (OSError, KeyError, json.JSONDecodeError):

@@ -1,9 +1,9 @@
 """Aggregate per-arm records over seeds and state what they show (no number is typed in here).
 
-`aggregate` turns the arm records (reproduce_arm.json) into per-arm statistics (mean, sample
-std over seeds, values); `findings` compares them with the paper: the ordering of Table 1 with
-the seed spread, and whether the representation collapses without a projector but not with
-DirectCLR (Fig 7b / 9).
+`aggregate` turns the arm records (`records.ArmRecord`, reproduce_arm.json) into per-arm
+statistics (mean, sample std over seeds, values); `findings` compares them with the paper: the
+ordering of Table 1 with the seed spread, and whether the representation collapses without a
+projector but not with DirectCLR (Fig 7b / 9).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import statistics
 from typing import Any
 
 from dimcollapse.reproduce.arms import Arm
+from dimcollapse.reproduce.records import ArmRecord
 
-# What each per-seed value is read from, in a record.
+# What each per-seed value is read from, in a record: (part, attribute).
 METRICS = {
     "top1": ("probe", "top1"),
     "top5": ("probe", "top5"),
@@ -36,25 +37,25 @@ def stat(values: list[float]) -> dict[str, Any] | None:
             "min": min(vals), "max": max(vals), "n": len(vals), "values": vals}
 
 
-def _get(record: dict, path: tuple[str, str]):
-    part = record.get(path[0])
-    return None if part is None else part.get(path[1])
+def _get(record: ArmRecord, path: tuple[str, str]):
+    part = getattr(record, path[0])
+    return None if part is None else getattr(part, path[1])
 
 
-def aggregate(arms: list[Arm], records: dict[tuple[str, int], dict],
+def aggregate(arms: list[Arm], records: dict[tuple[str, int], ArmRecord],
               seeds: list[int]) -> list[dict[str, Any]]:
     """Per arm: its description, the per-seed records' key numbers and their statistics."""
     rows = []
     for arm in arms:
         recs = [records[(arm.key, s)] for s in seeds if (arm.key, s) in records]
-        row: dict[str, Any] = {**arm.describe(), "seeds": [r["seed"] for r in recs]}
+        row: dict[str, Any] = {**arm.describe(), "seeds": [r.seed for r in recs]}
         for name, path in METRICS.items():
             row[name] = stat([_get(r, path) for r in recs])
         row["paper_subvector_top1"] = arm.paper_subvector_top1 if row["subvector_top1"] else None
-        row["per_seed"] = [{"seed": r["seed"], "run_dir": r["run_dir"],
+        row["per_seed"] = [{"seed": r.seed, "run_dir": r.run_dir,
                             **{n: _get(r, p) for n, p in METRICS.items()},
                             "l2": _get(r, ("probe", "l2")),
-                            "wall_s": r["wall_s"]["total"]} for r in recs]
+                            "wall_s": r.wall_s.total} for r in recs]
         rows.append(row)
     return rows
 

@@ -30,6 +30,14 @@ from dimcollapse.errors import UserError
 from dimcollapse.reproduce.arms import Arm
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.commands import eval_commands, train_command
+from dimcollapse.reproduce.records import (
+    ArmFiles,
+    ArmRecord,
+    ProbeBrief,
+    SpectrumBrief,
+    TrainInfo,
+    WallTimes,
+)
 
 ARM_FILE = "reproduce_arm.json"
 RUNS_DIR = "runs"
@@ -63,29 +71,29 @@ def plan_jobs(arms: list[Arm], seeds: list[int], out_dir: Path) -> list[Job]:
     return [Job(arm, seed, Path(out_dir)) for seed in seeds for arm in arms]
 
 
-def read_record(job: Job) -> dict | None:
+def read_record(job: Job) -> ArmRecord | None:
     path = job.run_dir / ARM_FILE
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return ArmRecord.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None  # a damaged record is recomputed (training resumes or is already done)
 
 
 def run_job(job: Job, budget: Budget, *, progress: bool = False, keep_features: bool = False,
             quiet: bool = False, log: Callable[[str], None] = lambda m: None
-            ) -> tuple[dict, bool]:
+            ) -> tuple[ArmRecord, bool]:
     """Train (or resume) and evaluate one arm x seed; returns (record, reused).
 
     progress: progress bars (stderr); quiet: no status lines from the training loop."""
     plan = budget.plan(job.arm, job.seed)
     record = read_record(job)
     if record is not None:
-        if record.get("plan") != plan:
+        if record.plan != plan:
             raise UserError(
                 f"{job.run_dir} holds a result computed with a different budget or protocol "
-                f"({_plan_diff(record.get('plan') or {}, plan)}); pass a new --out or delete "
+                f"({_plan_diff(record.plan or {}, plan)}); pass a new --out or delete "
                 "that folder")
         return record, True
     t0 = time.perf_counter()
@@ -98,11 +106,11 @@ def run_job(job: Job, budget: Budget, *, progress: bool = False, keep_features: 
                           time.perf_counter() - t0 - t_train)
     from dimcollapse.runinfo import write_json
 
-    write_json(job.run_dir / ARM_FILE, record)
+    write_json(job.run_dir / ARM_FILE, record.to_dict())
     return record, False
 
 
-def _train(job: Job, budget: Budget, *, quiet: bool, log) -> dict[str, Any]:
+def _train(job: Job, budget: Budget, *, quiet: bool, log) -> TrainInfo:
     from dimcollapse.train import RunFolder, plan_run, train
 
     overrides = budget.train_overrides(job.arm, job.seed)
@@ -116,13 +124,14 @@ def _train(job: Job, budget: Budget, *, quiet: bool, log) -> dict[str, Any]:
             "its checkpoint is saved: rerun the same command to resume", result.signum)
     run = RunFolder(job.run_dir, writer=False).read_run()
     starts = run.get("starts", [])
-    return {"status": run.get("status"), "steps": result.total_steps,
-            "steps_per_epoch": run.get("steps_per_epoch"),
-            "train_images": run.get("train_images"), "precision": run.get("precision"),
-            "starts": [s.get("step") for s in starts],
-            "images_per_s": (run.get("final") or {}).get("images_per_s"),
-            "last_start_wall_s": run.get("wall_s"),
-            "online_probe_acc": (run.get("final") or {}).get("probe_acc")}
+    final = run.get("final") or {}
+    return TrainInfo(status=run.get("status"), steps=result.total_steps,
+                     steps_per_epoch=run.get("steps_per_epoch"),
+                     train_images=run.get("train_images"), precision=run.get("precision"),
+                     starts=tuple(s.get("step") for s in starts),
+                     images_per_s=final.get("images_per_s"),
+                     last_start_wall_s=run.get("wall_s"),
+                     online_probe_acc=final.get("probe_acc"))
 
 
 def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any]:
@@ -145,63 +154,49 @@ def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any
                               title=f"{what} spectrum: {job.arm.label}, seed {job.seed}")
         out[space] = summary
     out["probe"] = ev.probe(select=budget.select_l2)
-    write_json(job.run_dir / probe_file(None), {**out["probe"], "metadata": meta})
+    write_json(job.run_dir / probe_file(None), {**out["probe"].to_dict(), "metadata": meta})
     out["subvector"] = None
     if job.arm.projector == "directclr" and job.arm.d0 < target.loaded.feature_dim:
         out["subvector"] = ev.probe(subvector=job.arm.d0, select=budget.select_l2)
-        write_json(job.run_dir / probe_file(job.arm.d0), {**out["subvector"], "metadata": meta})
+        write_json(job.run_dir / probe_file(job.arm.d0),
+                   {**out["subvector"].to_dict(), "metadata": meta})
     return out
 
 
-def _probe_summary(rec: dict | None) -> dict | None:
-    if rec is None:
-        return None
-    lp, kn = rec["linear_probe"], rec["knn"] or {}
-    return {"top1": lp["top1"], "top5": lp["top5"], "knn_top1": kn.get("top1"),
-            "knn_top5": kn.get("top5"), "l2": lp["l2"], "converged": lp["converged"],
-            "iterations": lp["iterations"], "dim": rec["dim"]}
-
-
-def _spectrum_summary(s: dict) -> dict:
-    return {"rankme": s["rankme"], "collapsed_dims": s["collapsed_dims"],
-            "threshold": s["threshold"], "dim": s["dim"], "n": s["n"],
-            "alpha_req": s["alpha_req"]}
-
-
-def _make_record(job: Job, budget: Budget, plan: dict, train_info: dict, ev: dict,
-                 t_train: float, t_eval: float) -> dict:
+def _make_record(job: Job, budget: Budget, plan: dict, train_info: TrainInfo, ev: dict,
+                 t_train: float, t_eval: float) -> ArmRecord:
     from dimcollapse.eval.evaluate import probe_file, spectrum_dir
     from dimcollapse.runinfo import git_sha
 
     sub = job.arm.d0 if ev["subvector"] is not None else None
     overrides = budget.train_overrides(job.arm, job.seed)
-    return {
-        **job.arm.describe(), "seed": job.seed, "run_dir": job.rel_dir, "plan": plan,
-        "commands": {
+    return ArmRecord(
+        arm=job.arm.describe(), seed=job.seed, run_dir=job.rel_dir, plan=plan,
+        commands={
             "train": train_command(budget.preset, overrides, job.rel_dir),
             "train_from_config": f"dimcollapse train --config {job.rel_dir}/config.json "
                                  f"--out {job.rel_dir}",
             "eval": eval_commands(job.rel_dir, select_l2=budget.select_l2, subvector=sub,
                                   precision=budget.eval_precision),
         },
-        "git_sha": git_sha(),
-        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wall_s": {"train": round(t_train, 2), "eval": round(t_eval, 2),
-                   "total": round(t_train + t_eval, 2)},
-        "train": train_info,
-        "probe": _probe_summary(ev["probe"]),
-        "subvector_probe": _probe_summary(ev["subvector"]),
-        "spectrum_r": _spectrum_summary(ev["representation"]),
-        "spectrum_z": _spectrum_summary(ev["embedding"]),
-        "files": {"probe": probe_file(None), "subvector_probe": None if sub is None
-                  else probe_file(sub),
-                  "spectrum_r": f"{spectrum_dir('representation')}/spectrum.json",
-                  "spectrum_z": f"{spectrum_dir('embedding')}/spectrum.json"},
-    }
+        git_sha=git_sha(),
+        utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        wall_s=WallTimes(train=round(t_train, 2), eval=round(t_eval, 2),
+                         total=round(t_train + t_eval, 2)),
+        train=train_info,
+        probe=ProbeBrief.of(ev["probe"]),
+        subvector_probe=ProbeBrief.of(ev["subvector"]),
+        spectrum_r=SpectrumBrief.of(ev["representation"]),
+        spectrum_z=SpectrumBrief.of(ev["embedding"]),
+        files=ArmFiles(probe=probe_file(None),
+                       subvector_probe=None if sub is None else probe_file(sub),
+                       spectrum_r=f"{spectrum_dir('representation')}/spectrum.json",
+                       spectrum_z=f"{spectrum_dir('embedding')}/spectrum.json"),
+    )
 
 
 def _plan_diff(old: dict, new: dict) -> str:
-    from dimcollapse.reproduce.budget import flatten
+    from dimcollapse.config import flatten
 
     a, b = flatten(old), flatten(new)
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]

@@ -21,12 +21,14 @@ from dimcollapse.spectrum.metrics import (
     COLLAPSE_REL_THRESHOLD,
     RANKME_EPS,
     AlphaReQ,
+    StdSummary,
     alpha_req,
     collapsed_dims,
     normalized_std,
     rankme,
     rankme_from_singular_values,
 )
+from dimcollapse.spectrum.summary import SpectrumSummary
 
 __all__ = [
     "ALPHA_REQ_RANKS",
@@ -36,6 +38,8 @@ __all__ = [
     "AlphaReQ",
     "EmbeddingsFile",
     "SpectrumAccumulator",
+    "SpectrumSummary",
+    "StdSummary",
     "alpha_req",
     "collapsed_dims",
     "covariance_matrix",

@@ -23,13 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from dimcollapse.spectrum import metrics
-from dimcollapse.spectrum.covariance import (
-    clip_psd,
-    eigvalsh_descending,
-    is_tensor,
-    l2_normalize_rows_,
-)
-from dimcollapse.spectrum.moments import BACKENDS, PRECISIONS, DiagMoments, Moments
+from dimcollapse.spectrum.backend import BACKENDS, PRECISIONS, ArrayOps, ops_for
+from dimcollapse.spectrum.covariance import clip_psd, eigvalsh_descending, is_tensor
+from dimcollapse.spectrum.moments import DiagMoments, Moments
+from dimcollapse.spectrum.summary import SpectrumSummary, summarize
 
 RAW_MAX_SAMPLES = 25_600
 
@@ -65,15 +62,15 @@ class SpectrumAccumulator:
         if raw_max_samples is not None and raw_max_samples < 0:
             raise ValueError(f"raw_max_samples must be >= 0 or None, got {raw_max_samples}")
         if backend is not None and backend not in BACKENDS:
-            raise ValueError(f"backend must be None or one of {BACKENDS}, got {backend!r}")
+            raise ValueError(f"backend must be None or one of {tuple(BACKENDS)}, "
+                             f"got {backend!r}")
         self.dim = int(dim)
         self.normalize = bool(normalize)
         self.center = bool(center)
         self.precision = precision
         self.raw_max_samples = raw_max_samples
         self._backend_request = backend
-        self._backend: str | None = None
-        self._device = None
+        self._ops: ArrayOps | None = None  # chosen with the first batch's device
         self._main: Moments | None = None
         self._raw: Moments | None = None
         self._unit: DiagMoments | None = None  # std of normalised rows when normalize=False
@@ -82,21 +79,13 @@ class SpectrumAccumulator:
 
     # -- state -----------------------------------------------------------------------------
     def _init_state(self, device: str) -> None:
-        on_cpu = device == "cpu"
-        backend = self._backend_request or ("numpy" if on_cpu else "torch")
-        if backend == "numpy" and not on_cpu:
-            raise ValueError(f"the numpy backend keeps its state on the CPU, not {device}")
-        if backend == "torch":
-            import torch
-
-            self._device = torch.device(device)
-        self._backend = backend
-        kw = {"backend": backend, "device": self._device}
-        self._main = Moments(self.dim, precision=self.precision, **kw)
+        backend = self._backend_request or ("numpy" if device == "cpu" else "torch")
+        ops = self._ops = ops_for(backend, device)
+        self._main = Moments(self.dim, precision=self.precision, ops=ops)
         if self.raw_max_samples != 0:
-            self._raw = Moments(self.dim, precision="float64", shifted=False, **kw)
+            self._raw = Moments(self.dim, precision="float64", shifted=False, ops=ops)
         if not self.normalize:
-            self._unit = DiagMoments(self.dim, **kw)
+            self._unit = DiagMoments(self.dim, ops=ops)
 
     @property
     def n(self) -> int:
@@ -111,7 +100,7 @@ class SpectrumAccumulator:
     @property
     def device(self):
         """The state's torch device (torch backend), None for the numpy backend."""
-        return self._device
+        return None if self._ops is None else self._ops.device
 
     def _config(self) -> tuple:
         return (self.dim, self.normalize, self.center, self.precision, self.raw_max_samples)
@@ -121,55 +110,29 @@ class SpectrumAccumulator:
         """Add a batch of rows. batch: (n, dim), numpy array or torch tensor, any real dtype."""
         if is_tensor(batch):
             batch = batch.detach()
-            if self._backend is None:
+            if self._ops is None:
                 self._init_state(str(batch.device))
         else:
             batch = np.asarray(batch)
-            if self._backend is None:
+            if self._ops is None:
                 self._init_state("cpu")
         if batch.ndim != 2 or batch.shape[1] != self.dim:
             raise ValueError(f"expected a batch of shape (n, {self.dim}), got {tuple(batch.shape)}")
         if batch.shape[0] == 0:
             return
-        x = self._to_state_device(batch)
+        ops = self._ops
+        x = ops.from_batch(batch)
         if self._raw is not None:
             room = batch.shape[0] if self.raw_max_samples is None else \
                 max(0, self.raw_max_samples - self._raw.n)
             if room:
                 self._raw.update(x[:room])
         if self._unit is not None:
-            self._unit.update(l2_normalize_rows_(self._as_work_copy(x, "float64")))
-        w = self._as_work_copy(x, self.precision)
+            self._unit.update(ops.normalize_rows_(ops.work_copy(x, "float64")))
+        w = ops.work_copy(x, self.precision)
         if self.normalize:
-            l2_normalize_rows_(w)
+            ops.normalize_rows_(w)
         self._main.update(w, owned=True)
-
-    def _to_state_device(self, batch):
-        """A numpy array for the numpy backend, a tensor on the state's device otherwise."""
-        if self._backend == "numpy":
-            if is_tensor(batch):
-                if str(batch.dtype) == "torch.bfloat16":  # numpy has no bfloat16
-                    batch = batch.float()
-                batch = batch.cpu().numpy()
-            if batch.dtype.kind not in "fiu":
-                raise ValueError(f"embeddings must be real numbers, got dtype {batch.dtype}")
-            return batch
-        import torch
-
-        if not is_tensor(batch):
-            batch = torch.from_numpy(np.ascontiguousarray(batch))
-        if batch.is_complex() or batch.dtype == torch.bool:
-            raise ValueError(f"embeddings must be real numbers, got {batch.dtype}")
-        return batch.to(self._device)
-
-    @staticmethod
-    def _as_work_copy(x, precision: str):
-        """A private, C-contiguous copy of x in the given dtype (we normalise it in place)."""
-        if isinstance(x, np.ndarray):
-            return np.array(x, dtype=np.dtype(precision), order="C")
-        import torch
-
-        return x.to(dtype=getattr(torch, precision), copy=True).contiguous()
 
     def merge_(self, other: SpectrumAccumulator) -> SpectrumAccumulator:
         """Add another accumulator's rows into this one (same settings). Returns self.
@@ -183,8 +146,8 @@ class SpectrumAccumulator:
         if other._main is None:
             return self
         if self._main is None:
-            self._backend_request = self._backend_request or other._backend
-            self._init_state("cpu" if other._device is None else str(other._device))
+            self._backend_request = self._backend_request or other._ops.name
+            self._init_state(other._ops.device_name)
         self._main.merge_(other._main)
         if self._raw is not None:
             self._raw.merge_(other._raw)
@@ -258,34 +221,11 @@ class SpectrumAccumulator:
         return np.sqrt(np.maximum(var, 0.0))
 
     def summary(self, *, ddof: int = 0,
-                rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> dict:
-        """Everything measured, as JSON-ready plain values (keys documented in docs/spectrum.md).
+                rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> SpectrumSummary:
+        """Everything measured, as a typed record (`to_dict()`: the keys of docs/spectrum.md).
 
         Cost: one d x d symmetric eigensolve for the spectrum and two for RankMe/alpha-ReQ
         (skip those with raw_max_samples=0); no pass over the data.
         """
         self._require(max(2, ddof + 1))
-        ev = self.eigenvalues(ddof)
-        aq = self.alpha_req()
-        std = self.normalized_std(ddof)
-        return {
-            "n": self.n,
-            "dim": self.dim,
-            "normalize": self.normalize,
-            "center": self.center,
-            "ddof": ddof,
-            "precision": self.precision,
-            "eigenvalues": [float(v) for v in ev],
-            "max_rank": min(self.n - (1 if self.center else 0), self.dim),
-            "collapsed_dims": metrics.collapsed_dims(ev, rel_threshold),
-            "threshold": rel_threshold,
-            "rankme": self.rankme(),
-            "rankme_eps": metrics.RANKME_EPS,
-            "raw_samples": self.raw_n,
-            "raw_max_samples": self.raw_max_samples,
-            "alpha_req": None if aq is None else aq.alpha,
-            "alpha_req_r2": None if aq is None else aq.r2,
-            "alpha_req_fit": None if aq is None else aq.asdict(),
-            "normalized_std": metrics.std_summary(std),
-            "normalized_std_per_dim": [float(v) for v in std],
-        }
+        return summarize(self, ddof=ddof, rel_threshold=rel_threshold)

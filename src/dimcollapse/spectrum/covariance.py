@@ -43,15 +43,6 @@ def is_tensor(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def l2_normalize_rows_(x):
-    """In-place row L2 normalisation of a float numpy array or torch tensor (eps as above)."""
-    if isinstance(x, np.ndarray):
-        x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), NORMALIZE_EPS)[:, None]
-    else:
-        x /= x.norm(dim=1, keepdim=True).clamp_min(NORMALIZE_EPS)
-    return x
-
-
 def l2_normalize_rows(z: np.ndarray) -> np.ndarray:
     """z_i / max(||z_i||, 1e-12), as torch.nn.functional.normalize. Shape: (N, d) -> (N, d)."""
     norms = np.sqrt(np.einsum("ij,ij->i", z, z))

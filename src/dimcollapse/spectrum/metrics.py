@@ -16,10 +16,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from dimcollapse.records import Record
 from dimcollapse.spectrum.covariance import as_numpy, l2_normalize_rows
 
 RANKME_EPS = 1e-7
@@ -51,7 +52,7 @@ def rankme(z, *, eps: float = RANKME_EPS) -> float:
 
 
 @dataclass(frozen=True)
-class AlphaReQ:
+class AlphaReQ(Record):
     """Result of the alpha-ReQ fit. alpha/r2 are None when fewer than 3 usable ranks exist."""
 
     alpha: float | None
@@ -59,9 +60,6 @@ class AlphaReQ:
     first_rank: int
     last_rank: int  # the last rank actually available: min(100, d)
     points: int  # ranks used: those in [first_rank, last_rank] with a positive eigenvalue
-
-    def asdict(self) -> dict:
-        return asdict(self)
 
 
 def alpha_req(eigenvalues, *, first_rank: int = ALPHA_REQ_RANKS[0],
@@ -119,12 +117,18 @@ def normalized_std(z, *, ddof: int = 0) -> np.ndarray:
     return x.std(axis=0, ddof=ddof)
 
 
-def std_summary(std: np.ndarray) -> dict:
+@dataclass(frozen=True)
+class StdSummary(Record):
+    """mean / min / max of a per-dimension std, and the healthy reference 1/sqrt(d)."""
+
+    mean: float
+    min: float
+    max: float
+    reference_1_over_sqrt_d: float
+
+
+def std_summary(std: np.ndarray) -> StdSummary:
     """mean / min / max of the per-dimension std and the healthy reference 1/sqrt(d)."""
     std = np.asarray(std, dtype=np.float64)
-    return {
-        "mean": float(std.mean()),
-        "min": float(std.min()),
-        "max": float(std.max()),
-        "reference_1_over_sqrt_d": float(1.0 / np.sqrt(std.size)),
-    }
+    return StdSummary(mean=float(std.mean()), min=float(std.min()), max=float(std.max()),
+                      reference_1_over_sqrt_d=float(1.0 / np.sqrt(std.size)))

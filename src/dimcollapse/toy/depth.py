@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dimcollapse.errors import UserError
+from dimcollapse.spectrum.metrics import collapsed_dims
 from dimcollapse.toy import data
 from dimcollapse.toy.measure import eval_inputs, run_spectra
 from dimcollapse.toy.nets import LinearStack, init_layers
@@ -42,12 +43,6 @@ def validate(cfg: DepthConfig) -> None:
     if cfg.noise < 0:
         raise UserError("--noise must be >= 0")
     validate_common(cfg, lr=cfg.lr, init=cfg.init)
-
-
-def count_collapsed(eigenvalues, rel_threshold: float = REL_THRESHOLD) -> int:
-    """Eigenvalues below rel_threshold x the largest (the issue's Fig 11 criterion)."""
-    ev = np.asarray(eigenvalues, dtype=np.float64)
-    return int((ev < rel_threshold * ev.max()).sum())
 
 
 def run_depth(cfg: DepthConfig = DepthConfig(), *, progress: bool = True) -> dict:
@@ -82,9 +77,9 @@ def run_depth(cfg: DepthConfig = DepthConfig(), *, progress: bool = True) -> dic
             "relu": bool(rl),
             "embedding_spectrum_start": start.tolist(),
             "embedding_spectrum": end.tolist(),
-            "collapsed_start": count_collapsed(start, cfg.rel_threshold),
-            "collapsed_end": count_collapsed(end, cfg.rel_threshold),
-            "collapsed_trajectory": [count_collapsed(s, cfg.rel_threshold) for s in traj[i]],
+            "collapsed_start": collapsed_dims(start, cfg.rel_threshold),
+            "collapsed_end": collapsed_dims(end, cfg.rel_threshold),
+            "collapsed_trajectory": [collapsed_dims(s, cfg.rel_threshold) for s in traj[i]],
         })
     return {
         "experiment": "depth",

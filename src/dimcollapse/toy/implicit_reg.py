@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dimcollapse.errors import UserError
+from dimcollapse.spectrum.metrics import collapsed_dims
 from dimcollapse.toy import data
 from dimcollapse.toy.measure import eval_inputs, run_spectra, singular_values
 from dimcollapse.toy.nets import LinearStack, init_layers
@@ -31,6 +32,7 @@ from dimcollapse.toy.theory import (
 from dimcollapse.toy.train import single_threaded, train
 
 COLLAPSE_DECADES = 5.0  # the issue's count: eigenvalues 5+ decades below the largest
+COLLAPSE_REL = 10.0 ** -COLLAPSE_DECADES  # as a `collapsed_dims` threshold (1e-5 exactly)
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,6 @@ def validate(cfg: ImplicitRegConfig) -> None:
     if cfg.noise < 0:
         raise UserError("--noise must be >= 0")
     validate_common(cfg, lr=cfg.lr, init=cfg.init)
-
-
-def count_collapsed(eigenvalues: np.ndarray, decades: float = COLLAPSE_DECADES) -> int:
-    """Eigenvalues more than `decades` orders of magnitude below the largest."""
-    ev = np.asarray(eigenvalues, dtype=np.float64)
-    return int((ev < ev.max() * 10.0 ** (-decades)).sum())
 
 
 def run_implicit_reg(cfg: ImplicitRegConfig = ImplicitRegConfig(), *,
@@ -138,7 +134,7 @@ def _run_record(cfg: ImplicitRegConfig, i: int, rec: dict[str, list]) -> dict:
         "sv_w2_trajectory": sv2.tolist(),
         "embedding_spectrum_trajectory": spec.tolist(),
         "conserved_spectral_norm": cons.tolist(),
-        "collapsed_start": count_collapsed(spec[0]),
-        "collapsed_end": count_collapsed(spec[-1]),
+        "collapsed_start": collapsed_dims(spec[0], COLLAPSE_REL),
+        "collapsed_end": collapsed_dims(spec[-1], COLLAPSE_REL),
         "collapse_decades": COLLAPSE_DECADES,
     }

@@ -19,13 +19,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from dimcollapse.linalg import haar_orthogonal
 from dimcollapse.toy.data import make_generator
-
-
-def haar_orthogonal(d: int, gen: torch.Generator) -> torch.Tensor:
-    """Haar-random orthogonal matrix (QR of a Gaussian, signs fixed by diag(R)). (d, d) float64."""
-    q, r = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
-    return q * torch.sign(r.diagonal()).unsqueeze(0)
 
 
 def _orthogonal(d: int, gen: torch.Generator) -> torch.Tensor:

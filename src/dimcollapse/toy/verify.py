@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import torch
 
+from dimcollapse.linalg import haar_orthogonal
 from dimcollapse.toy.data import make_generator, strong_aug_amplitude, uniform_amplitude
 from dimcollapse.toy.losses import LOSSES, paper_loss
-from dimcollapse.toy.nets import haar_orthogonal, init_layers
+from dimcollapse.toy.nets import init_layers
 from dimcollapse.toy.theory import X_MATRIX, lemma2_x, singular_value_rates, theorem3_rates
 from dimcollapse.toy.train import single_threaded
 

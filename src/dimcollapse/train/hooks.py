@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dimcollapse.train.precision import at_least_float32
+from dimcollapse.devices import at_least_float32
 
 
 def probe_loss_and_correct(logits: torch.Tensor, target: torch.Tensor
@@ -85,8 +85,8 @@ class SpectrumHook:
         for key, acc in self._acc.items():
             acc.all_reduce_()
             s = acc.summary()
-            out[f"rankme_{key}"] = None if s["rankme"] is None else float(s["rankme"])
-            out[f"collapsed_dims_{key}"] = int(s["collapsed_dims"])
-            out["spectrum_samples"] = int(s["n"])
+            out[f"rankme_{key}"] = None if s.rankme is None else float(s.rankme)
+            out[f"collapsed_dims_{key}"] = int(s.collapsed_dims)
+            out["spectrum_samples"] = int(s.n)
         self._acc = None
         return out

@@ -23,13 +23,13 @@ import torch
 
 from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
+from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.optim import set_lr
 from dimcollapse.runinfo import run_metadata
 from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_checkpoint
 from dimcollapse.train.hooks import SpectrumHook, default_window_steps
 from dimcollapse.train.metrics import IntervalMeter
 from dimcollapse.train.parts import assemble
-from dimcollapse.train.precision import resolve_device, resolve_precision
 from dimcollapse.train.run_folder import RunFolder, plan_run
 from dimcollapse.train.signals import StopRequest
 from dimcollapse.train.step import apply_update, forward_backward

@@ -17,8 +17,8 @@ from torch import nn
 
 from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig
+from dimcollapse.devices import Precision
 from dimcollapse.train.checkpoint import restore_rng
-from dimcollapse.train.precision import Precision
 from dimcollapse.train.step import SSLModel
 
 

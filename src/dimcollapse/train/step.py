@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dimcollapse.devices import Precision, at_least_float32
 from dimcollapse.distributed import all_reduce_sum_, get_world_size
 from dimcollapse.train.hooks import probe_loss_and_correct
-from dimcollapse.train.precision import Precision, at_least_float32
 
 
 class SSLModel(nn.Module):

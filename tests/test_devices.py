@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from dimcollapse.devices import cpu_supports_bf16, resolve_device, resolve_precision
 from dimcollapse.errors import UserError
-from dimcollapse.train.precision import cpu_supports_bf16, resolve_device, resolve_precision
 
 CPU = torch.device("cpu")
 

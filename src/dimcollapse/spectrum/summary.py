@@ -1,0 +1,85 @@
+"""`SpectrumSummary`: everything `SpectrumAccumulator.summary()` measures, as one typed record.
+
+Its fields, in order, are the keys of spectrum.json (docs/spectrum.md), followed there by
+`source` (where the rows came from, set by the command that measured them) and `metadata`
+(added by the writer). To add a metric: declare its field below and compute it in `summarize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dimcollapse.records import Record
+from dimcollapse.spectrum import metrics
+
+if TYPE_CHECKING:
+    from dimcollapse.spectrum.accumulator import SpectrumAccumulator
+
+
+@dataclass(frozen=True)
+class SpectrumSummary(Record):
+    """The covariance spectrum (Eqn 1) of N rows and the collapse metrics (spectrum/metrics.py).
+
+    eigenvalues: (dim,) descending, of the covariance divided by n - ddof; max_rank: the most
+    nonzero eigenvalues n rows can give; collapsed_dims: eigenvalues below threshold x the
+    largest; rankme / alpha_req*: on the first raw_samples raw rows (None when not tracked);
+    normalized_std*: per-dimension std of the L2-normalised rows (SimSiam).
+    """
+
+    n: int
+    dim: int
+    normalize: bool
+    center: bool
+    ddof: int
+    precision: str
+    eigenvalues: tuple[float, ...]
+    max_rank: int
+    collapsed_dims: int
+    threshold: float
+    rankme: float | None
+    rankme_eps: float
+    raw_samples: int
+    raw_max_samples: int | None
+    alpha_req: float | None
+    alpha_req_r2: float | None
+    alpha_req_fit: metrics.AlphaReQ | None
+    normalized_std: metrics.StdSummary
+    normalized_std_per_dim: tuple[float, ...]
+    source: dict[str, Any] | None = None  # set by `with_source`; not part of summary()
+
+    OMIT_IF_NONE = ("source",)
+
+    def with_source(self, source: dict[str, Any]) -> SpectrumSummary:
+        """This summary with `source` (file, checkpoint, split ...) set."""
+        return dataclasses.replace(self, source=source)
+
+
+def summarize(acc: SpectrumAccumulator, *, ddof: int = 0,
+              rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> SpectrumSummary:
+    """The summary of what `acc` has seen (see `SpectrumAccumulator.summary`)."""
+    ev = acc.eigenvalues(ddof)
+    aq = acc.alpha_req()
+    std = acc.normalized_std(ddof)
+    return SpectrumSummary(
+        n=acc.n,
+        dim=acc.dim,
+        normalize=acc.normalize,
+        center=acc.center,
+        ddof=ddof,
+        precision=acc.precision,
+        eigenvalues=tuple(float(v) for v in ev),
+        max_rank=min(acc.n - (1 if acc.center else 0), acc.dim),
+        collapsed_dims=metrics.collapsed_dims(ev, rel_threshold),
+        threshold=rel_threshold,
+        rankme=acc.rankme(),
+        rankme_eps=metrics.RANKME_EPS,
+        raw_samples=acc.raw_n,
+        raw_max_samples=acc.raw_max_samples,
+        alpha_req=None if aq is None else aq.alpha,
+        alpha_req_r2=None if aq is None else aq.r2,
+        alpha_req_fit=aq,
+        normalized_std=metrics.std_summary(std),
+        normalized_std_per_dim=tuple(float(v) for v in std),
+    )
