@@ -62,6 +62,27 @@ def build_encoder(cfg: TrainConfig) -> nn.Module:
     return Encoder(backbone, projector)
 
 
+def check_buildable(cfg: TrainConfig) -> None:
+    """Raise the `UserError` a run would raise for this config before it reads any data.
+
+    Builds what a run builds from the config alone, with the same functions a run calls: the
+    views preset, the encoder (unknown arm, d0 beyond the representation), the loss and the
+    optimizer over the encoder's parameters. `train --print-config` calls it, so a config it
+    prints is one a run accepts (the data folder and the process count are checked at run
+    time, where they are known).
+    """
+    from dimcollapse.data import DATASETS
+    from dimcollapse.views import build_views
+
+    if cfg.data.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of "
+                        f"{', '.join(DATASETS)}")
+    build_views(cfg.views.preset, cfg.data.image_size)
+    encoder = build_encoder(cfg)
+    build_loss(cfg)
+    build_optimizer(cfg, {"backbone": encoder.backbone, "projector": encoder.projector})
+
+
 def build_classifier(in_dim: int, num_classes: int) -> nn.Linear:
     """The online linear probe on r.detach() (official code: nn.Linear(2048, 1000))."""
     if num_classes < 2:

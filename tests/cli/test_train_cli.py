@@ -96,6 +96,18 @@ def _fails(argv, capsys, *needles):
     return err
 
 
+@pytest.mark.parametrize("flags, needles", [
+    (["--projector", "foo"], ["unknown projector 'foo'"]),
+    (["--projector", "lowrank", "--d0", "513"], ["--d0 513", "512"]),
+    (["--projector", "directclr"], ["needs d0"]),
+])
+def test_print_config_checks_the_config_as_a_run_does(tmp_path, capsys, flags, needles):
+    """Defect: --print-config printed (exit 0) configs that every run rejects."""
+    _fails(["train", "--preset", "cpu", *flags, "--out", str(tmp_path / "r"), "--print-config"],
+           capsys, *needles)
+    assert not (tmp_path / "r").exists()
+
+
 def _tiny(tmp_path, data):
     return ["train", "--preset", "cpu", "--dataset", "cifar10", "--data-dir", str(data),
             "--image-size", "16", "--batch-size", "8", "--max-steps", "2",

@@ -86,7 +86,8 @@ def add_parser(sub) -> None:
     _add_flags(g, "run", configs)
     g.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
     g.add_argument("--print-config", action="store_true",
-                   help="print the resolved config as JSON and exit without training")
+                   help="check the config as a run does (arm, d0, loss, optimizer, views), print it as "
+                   "JSON and exit without training")
 
     for title in ("data", "model", "loss", "optimisation", "schedule and loop"):
         _add_flags(p.add_argument_group(title), title, configs)
@@ -169,6 +170,9 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg, ckpt = plan_run(args.out, preset=args.preset, overrides=over, resume=args.resume)
     if args.print_config:
+        from dimcollapse.build import check_buildable  # imports torch (kept out of --help)
+
+        check_buildable(cfg)
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
     try:
