@@ -81,6 +81,13 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training autocast (dimcollapse.
 EVAL_PRECISIONS = ("auto", "bf16", "fp32")  # feature extraction (features stored float32)
 
 
+# The linear probe's L2 strength on the mean cross-entropy, and the grid `select_l2` searches
+# on held-out train rows (eval/probe.py, eval/l2_select.py explain both choices). Here so
+# that `probe --help` and the docs state them from the one copy without importing torch.
+PROBE_L2 = 1e-2
+PROBE_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+PROBE_VAL_FRACTION = 0.1  # share of the train rows held out by select_l2
+
 def check_d0(d0: Any, dim: int | None = None, *, needed_by: str | None = None) -> int | None:
     """The one check of d0: a positive integer, at most `dim` (the size of r) when known.
 

@@ -159,3 +159,27 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, capsys, argv, message):
                           capsys)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_l2_grid_is_described_from_the_one_constant():
+    """Defect: probe --help said 1e-4..1e-1 and "4 extra fits" while the grid was 1e-6..1e-1."""
+    import re
+
+    from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
+    from dimcollapse.cli import build_parser
+    from dimcollapse.eval import DEFAULT_L2, DEFAULT_L2_GRID
+
+    assert (DEFAULT_L2, DEFAULT_L2_GRID) == (PROBE_L2, PROBE_L2_GRID)
+    sub = build_parser()._subparsers._group_actions[0].choices["probe"]
+    text = " ".join(sub.format_help().split())
+    listed = re.search(r"--select-l2 pick the L2 strength from (.+?) by top-1 on (\d+)% "
+                       r"held-out train rows \((\d+) extra fits\)", text)
+    assert listed, text
+    assert tuple(float(v) for v in listed.group(1).split(", ")) == PROBE_L2_GRID
+    assert int(listed.group(2)) == round(100 * PROBE_VAL_FRACTION)
+    assert int(listed.group(3)) == len(PROBE_L2_GRID)
+    assert f"default {PROBE_L2:.0e}".replace("e-02", "e-2") in text
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    grid = ", ".join(f"{v:.0e}".replace("e-0", "e-") for v in PROBE_L2_GRID)
+    assert f"DEFAULT_L2_GRID = ({grid})" in (docs / "evaluation.md").read_text()
+    assert "1e-6 … 1e-1" in (docs / "commands.md").read_text()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
+
 DESCRIPTION = """\
 Frozen-backbone evaluation (the paper's Table 1 protocol on cached features): the train and
 test splits go through the backbone once, without augmentation (features cached in
@@ -32,6 +34,12 @@ the probe's regularisation and convergence, kNN settings, feature provenance. Se
 docs/evaluation.md."""
 
 
+def _sci(value: float) -> str:
+    """1e-06 -> 1e-6: how the docs write the probe's l2 values."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "probe", help="linear probe (top-1/top-5) and kNN on a checkpoint's frozen features",
@@ -44,9 +52,11 @@ def add_parser(sub) -> None:
                    "(Appendix F: DirectCLR's directly optimised sub-vector)")
     g = p.add_argument_group("probe")
     g.add_argument("--l2", type=float, metavar="LAMBDA", help="L2 strength on the mean "
-                   "cross-entropy (sklearn C = 1/(LAMBDA N)); default 1e-2")
+                   f"cross-entropy (sklearn C = 1/(LAMBDA N)); default {_sci(PROBE_L2)}")
+    grid = ", ".join(_sci(v) for v in PROBE_L2_GRID)
     g.add_argument("--select-l2", action="store_true", help="pick the L2 strength from "
-                   "1e-4..1e-1 on 10%% held-out train rows (4 extra fits)")
+                   f"{grid} by top-1 on {round(100 * PROBE_VAL_FRACTION)}%% held-out train rows "
+                   f"({len(PROBE_L2_GRID)} extra fits), then refit on all train rows")
     g.add_argument("--train-subset", type=int, metavar="N", help="fit the probe and kNN on a "
                    "class-balanced subset of N train images (default: all)")
     g.add_argument("--knn-k", type=int, metavar="K", help="neighbours (default 200)")

@@ -86,8 +86,8 @@ def add_parser(sub) -> None:
     _add_flags(g, "run", configs)
     g.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
     g.add_argument("--print-config", action="store_true",
-                   help="check the config as a run does (arm, d0, loss, optimizer, views), print it as "
-                   "JSON and exit without training")
+                   help="check the config as a run does (arm, d0, loss, optimizer, "
+                   "views), print it as JSON and exit without training")
 
     for title in ("data", "model", "loss", "optimisation", "schedule and loop"):
         _add_flags(p.add_argument_group(title), title, configs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dimcollapse.catalogue import PROBE_VAL_FRACTION
 from dimcollapse.errors import UserError
 from dimcollapse.eval.probe import DEFAULT_L2_GRID, linear_probe
 
@@ -36,7 +37,7 @@ def select_l2(
     train_y,
     *,
     grid: tuple[float, ...] = DEFAULT_L2_GRID,
-    val_fraction: float = 0.1,
+    val_fraction: float = PROBE_VAL_FRACTION,
     seed: int = 0,
     **probe_kwargs,
 ) -> L2Selection:
