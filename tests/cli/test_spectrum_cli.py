@@ -136,3 +136,46 @@ def test_help_states_the_defaults(capsys):
     for phrase in ("--no-normalize", "default: normalize", "--ddof", "--precision",
                    "--threshold", "25600", "spectrum.json", "spectrum.png"):
         assert phrase in text, phrase
+
+
+def test_fewer_rows_than_dims_is_not_reported_as_collapse(tmp_path, capsys):
+    """Defect: 5 x 64 rows printed "60 of 64 dims collapsed"; at most 4 eigenvalues can be > 0."""
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "few.npy", rng.standard_normal((5, 64)))
+    assert main(["spectrum", str(tmp_path / "few.npy"), "--out", str(tmp_path / "o")]) == 0
+    line = capsys.readouterr().out
+    assert "0 of the 4 dims 5 rows can span collapsed" in line
+    assert "the other 60 are unmeasured, not collapsed" in line
+    s = json.loads((tmp_path / "o" / "spectrum.json").read_text())
+    assert (s["max_rank"], s["unmeasured_dims"], s["collapsed_dims"]) == (4, 60, 0)
+    assert sum(v > 1e-12 for v in s["eigenvalues"]) == 4  # the sample's rank, as computed
+
+
+def test_enough_rows_count_every_dim(tmp_path, capsys):
+    x = np.random.default_rng(4).standard_normal((400, 8)) * np.logspace(0, -4, 8)
+    np.save(tmp_path / "e.npy", x)
+    assert main(["spectrum", str(tmp_path / "e.npy"), "--out", str(tmp_path / "o"),
+                 "--no-normalize"]) == 0
+    assert "of 8 dims collapsed" in capsys.readouterr().out
+    s = json.loads((tmp_path / "o" / "spectrum.json").read_text())
+    ev = np.asarray(s["eigenvalues"])
+    assert s["unmeasured_dims"] == 0 and s["collapsed_dims"] == int((ev < 1e-4 * ev[0]).sum())
+
+
+@pytest.mark.parametrize("api", ["covariance_spectrum", "rankme", "accumulator", "torch"])
+def test_library_paths_give_the_clis_clear_error_on_nan(api):
+    """Defect: the Python functions raised numpy's LinAlgError("Eigenvalues did not converge")."""
+    from dimcollapse.errors import UserError
+    from dimcollapse.spectrum import SpectrumAccumulator
+
+    x = np.random.default_rng(5).standard_normal((50, 6))
+    x[7, 2] = np.nan
+    with pytest.raises(UserError, match="not finite: the rows hold NaN or Inf values"):
+        if api == "covariance_spectrum":
+            covariance_spectrum(x, normalize=False)
+        elif api == "rankme":
+            rankme(x)
+        else:
+            acc = SpectrumAccumulator(6, normalize=True)
+            acc.update(torch.from_numpy(x) if api == "torch" else x)
+            acc.summary()

@@ -186,7 +186,12 @@ def _result_line(s, name: str, json_path, png_path) -> str:
     else:
         r2 = "n/a" if s.alpha_req_r2 is None else f"{s.alpha_req_r2:.3f}"
         alpha = f"{s.alpha_req:.3f} (R^2 {r2})"
+    if s.unmeasured_dims:
+        counted = (f"{s.collapsed_dims} of the {s.max_rank} dims {s.n} rows can span collapsed "
+                   f"(< {s.threshold:g} x max; the other {s.unmeasured_dims} are unmeasured, "
+                   f"not collapsed: pass more than {s.dim} rows to measure all {s.dim})")
+    else:
+        counted = f"{s.collapsed_dims} of {s.dim} dims collapsed (< {s.threshold:g} x max)"
     return (f"{name}: N={s.n}, d={s.dim}, "
-            f"{'L2-normalised' if s.normalize else 'raw'}: {s.collapsed_dims} of "
-            f"{s.dim} dims collapsed (< {s.threshold:g} x max), RankMe {rankme}, "
+            f"{'L2-normalised' if s.normalize else 'raw'}: {counted}, RankMe {rankme}, "
             f"alpha-ReQ {alpha} -> {json_path}, {png_path}")

@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from dimcollapse.errors import UserError
+
 # torch.nn.functional.normalize's eps: a zero row stays zero instead of becoming NaN.
 NORMALIZE_EPS = 1e-12
 
@@ -56,8 +58,22 @@ def eigvalsh_descending(matrix) -> np.ndarray:
     (|lambda| ~ 1e-16 of the largest in float64); they are returned as computed, `clip_psd`
     sets them to 0.
     """
-    ev = np.linalg.eigvalsh(np.asarray(matrix, dtype=np.float64))
+    m = np.asarray(matrix, dtype=np.float64)
+    require_finite(m, "covariance")
+    ev = np.linalg.eigvalsh(m)
     return ev[::-1].copy()
+
+
+def require_finite(x: np.ndarray, what: str) -> None:
+    """Raise the one-line `UserError` for NaN/Inf (numpy's LinAlgError says nothing useful).
+
+    Every spectrum of the library reaches LAPACK through `eigvalsh_descending` or
+    `metrics.rankme`, which call this; the CLI's file path names the bad rows before that.
+    """
+    if not np.isfinite(x).all():
+        raise UserError(f"the {what} of these embeddings is not finite: the rows hold NaN or "
+                        "Inf values; find them with torch.isfinite(z).all(dim=1) (or "
+                        "np.isfinite) and remove or fix those rows")
 
 
 def clip_psd(eigenvalues: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dimcollapse.records import Record
-from dimcollapse.spectrum.covariance import as_numpy, l2_normalize_rows
+from dimcollapse.spectrum.covariance import as_numpy, l2_normalize_rows, require_finite
 
 RANKME_EPS = 1e-7
 ALPHA_REQ_RANKS = (11, 100)
@@ -48,6 +48,7 @@ def rankme(z, *, eps: float = RANKME_EPS) -> float:
     x = np.asarray(as_numpy(z), dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected an (N, d) matrix, got shape {x.shape}")
+    require_finite(x, "matrix")
     return rankme_from_singular_values(np.linalg.svd(x, compute_uv=False), eps=eps)
 
 

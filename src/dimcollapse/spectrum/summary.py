@@ -23,8 +23,11 @@ class SpectrumSummary(Record):
     """The covariance spectrum (Eqn 1) of N rows and the collapse metrics (spectrum/metrics.py).
 
     eigenvalues: (dim,) descending, of the covariance divided by n - ddof; max_rank: the most
-    nonzero eigenvalues n rows can give; collapsed_dims: eigenvalues below threshold x the
-    largest; rankme / alpha_req*: on the first raw_samples raw rows (None when not tracked);
+    nonzero eigenvalues n rows can give (min(n - 1, dim) centred, min(n, dim) not);
+    unmeasured_dims: dim - max_rank, directions n rows cannot span (their eigenvalues are 0
+    whatever the model does); collapsed_dims: among the max_rank measurable eigenvalues, those
+    below threshold x the largest (so N <= d rows are not reported as collapse);
+    rankme / alpha_req*: on the first raw_samples raw rows (None when not tracked);
     normalized_std*: per-dimension std of the L2-normalised rows (SimSiam).
     """
 
@@ -36,6 +39,7 @@ class SpectrumSummary(Record):
     precision: str
     eigenvalues: tuple[float, ...]
     max_rank: int
+    unmeasured_dims: int
     collapsed_dims: int
     threshold: float
     rankme: float | None
@@ -60,6 +64,7 @@ def summarize(acc: SpectrumAccumulator, *, ddof: int = 0,
               rel_threshold: float = metrics.COLLAPSE_REL_THRESHOLD) -> SpectrumSummary:
     """The summary of what `acc` has seen (see `SpectrumAccumulator.summary`)."""
     ev = acc.eigenvalues(ddof)
+    max_rank = max(0, min(acc.n - (1 if acc.center else 0), acc.dim))
     aq = acc.alpha_req()
     std = acc.normalized_std(ddof)
     return SpectrumSummary(
@@ -70,8 +75,9 @@ def summarize(acc: SpectrumAccumulator, *, ddof: int = 0,
         ddof=ddof,
         precision=acc.precision,
         eigenvalues=tuple(float(v) for v in ev),
-        max_rank=min(acc.n - (1 if acc.center else 0), acc.dim),
-        collapsed_dims=metrics.collapsed_dims(ev, rel_threshold),
+        max_rank=max_rank,
+        unmeasured_dims=acc.dim - max_rank,
+        collapsed_dims=metrics.collapsed_dims(ev[:max_rank], rel_threshold),
         threshold=rel_threshold,
         rankme=acc.rankme(),
         rankme_eps=metrics.RANKME_EPS,
