@@ -1,7 +1,7 @@
 """The phases of bench/gpu_check.sh after its setup: CUDA tests, timing, a short reproduction.
 
     python bench/gpu_check.py --out DIR --work DIR --deadline EPOCH_S --setup-json FILE
-                              [--dry] [--data-dir DIR]
+                              [--start EPOCH_S] [--dry] [--data-dir DIR]
 
 Each phase is a subprocess with its own time limit (its process group is killed when it runs
 over), and the report (DIR/gpu_check.json + DIR/gpu_check.md) is rewritten after every phase,
@@ -84,7 +84,9 @@ class Check:
         self.env = dict(os.environ, PYTHONUNBUFFERED="1")
         if self.mode == "dry":  # the CPU only, even where a GPU is visible: same result anywhere
             self.env["CUDA_VISIBLE_DEVICES"] = ""
-        self.report = gpu_report.Report(self.out, self.mode, budget_s=self.deadline - time.time())
+        start = float(args.start) if args.start is not None else time.time()
+        self.report = gpu_report.Report(self.out, self.mode, start=start,
+                                        budget_s=self.deadline - start)
 
     def remaining(self) -> float:
         return self.deadline - time.time() - RESERVE_S
@@ -200,6 +202,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="where the report goes ($OUT on the device)")
     p.add_argument("--work", required=True, help="scratch folder (runs, checkpoints, data)")
     p.add_argument("--deadline", type=float, required=True, help="end time, seconds since epoch")
+    p.add_argument("--start", type=float, help="when the check began (default: now)")
     p.add_argument("--setup-json", required=True, help="the setup phase's record (from the .sh)")
     p.add_argument("--data-dir", help="CIFAR-10 in torchvision's format (bench/gpu_data.py)")
     p.add_argument("--dry", action="store_true", help="CPU, toy sizes, CUDA tests skipped")

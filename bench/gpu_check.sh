@@ -65,6 +65,12 @@ else
     export PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}"
     method=pythonpath
 fi
+if [ "$vpy" != "$py" ] && ! "$vpy" -c 'import torch' >> "$log" 2>&1; then
+    echo "the venv cannot import torch (above); $py runs with PYTHONPATH=$repo/src" >> "$log"
+    vpy=$py
+    export PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}"
+    method=pythonpath
+fi
 where=$("$vpy" -c 'import os, dimcollapse; print(os.path.dirname(dimcollapse.__file__))' \
         2>> "$log")
 status=ok
@@ -74,7 +80,8 @@ printf '{"status": "%s", "method": "%s", "seconds": %s, "python": "%s", "dimcoll
 echo "setup: $status ($method), dimcollapse from $where" >> "$log"
 
 # -- the phases: CUDA tests, timing, reproduction (each bounded; report after each) ----------
-args=(--out "$out" --work "$work" --deadline "$deadline" --setup-json "$work/setup.json")
+args=(--out "$out" --work "$work" --start "$start" --deadline "$deadline"
+      --setup-json "$work/setup.json")
 [ -n "$data" ] && args+=(--data-dir "$(cd "$data" 2>/dev/null && pwd || echo "$data")")
 [ "$mode" = dry ] && args+=(--dry)
 "$vpy" bench/gpu_check.py "${args[@]}"

@@ -25,10 +25,11 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 class Report:
-    def __init__(self, out: Path, mode: str, *, budget_s: float):
-        self.out, self.t0 = Path(out), time.time()
+    def __init__(self, out: Path, mode: str, *, start: float, budget_s: float):
+        """start: when the check began (seconds since the epoch; elapsed_s counts from it)."""
+        self.out, self.t0 = Path(out), start
         self.doc = {"format": FORMAT, "version": 1, "mode": mode,
-                    "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
                     "budget_s": round(budget_s, 1), "status": "running", "host": {},
                     "data": {}, "phases": {}}
         self.write()
