@@ -2,7 +2,7 @@
 
 Features: the frozen cifar-stem ResNet-18 in eval mode, fp32 without TF32: 1e-4 of each row's
 norm. Probe: the L-BFGS logistic regression in float64 on CUDA tensors against the same fit on
-CPU tensors: the same test predictions (top-1, top-5 exactly) and the objective to 1e-7.
+CPU tensors: the same test predictions (top-1, top-5 exactly) and the objective to 1e-6.
 """
 
 import copy
@@ -47,5 +47,5 @@ def test_probe_on_cuda_features_equals_cpu_probe(accel):
     assert gpu.converged and cpu.converged
     assert 40.0 < cpu.top1 < 100.0  # a fit that neither fails nor is trivial
     assert gpu.top1 == cpu.top1 and gpu.top5 == cpu.top5
-    assert gpu.loss == pytest.approx(cpu.loss, rel=1e-7)
+    assert gpu.loss == pytest.approx(cpu.loss, rel=1e-6)
     assert gpu.weight.device.type == accel.type
