@@ -7,6 +7,7 @@ numbers are consistent with each other; the device returns at most 8 files, none
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -158,3 +159,37 @@ def test_gpu_data_round_trips_through_the_cifar_loader(tmp_path):
     means = torch.stack([torch.from_numpy(train[0][train[1] == c]).double().mean((0, 2, 3))
                          for c in range(3)])
     assert float(torch.cdist(means, means).max()) > 20
+
+
+def test_gpu_mode_plans_the_reproduction_from_the_timing(tmp_path, monkeypatch):
+    """The GPU-only branch of the reproduce phase, with the subprocess replaced: the command
+    asks for the planned epochs (which fit the time left) on the given CIFAR folder."""
+    data = tmp_path / "cifar"
+    gpu_data.write_cifar(data, gpu_data.synthetic_split(1024, 0), gpu_data.synthetic_split(8, 1),
+                         gpu_data.CLASSES, {"source": "cifar10-subset", "seed": 0})
+    (tmp_path / "setup.json").write_text("{}")
+    args = argparse.Namespace(
+        out=str(tmp_path / "out"), work=str(tmp_path / "work"), start=time.time(),
+        deadline=time.time() + 400, setup_json=str(tmp_path / "setup.json"),
+        data_dir=str(data), dry=False)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    check = gpu_check.Check(args)
+    check.report.phase("timing", status="ok", s_per_step=1.0)
+    calls = []
+    monkeypatch.setattr(gpu_check, "run_logged",
+                        lambda cmd, **kw: calls.append((cmd, kw)) or (0, 1.0))
+    rec = check.reproduce()
+    (cmd, kw), = calls
+    plan = rec["plan"]
+    assert plan["steps_per_epoch"] == 1024 // 512 and plan["s_per_step_source"] == "timing phase"
+    e = plan["epochs"]
+    assert cmd[cmd.index("--epochs") + 1] == str(e)
+    assert cmd[cmd.index("--data-dir") + 1] == str(data)
+    # ~385 s left: (0.85 x 385 - 30) / 4 - 30 = 44 s per arm, 2 s per epoch: 22 epochs.
+    assert 15 <= e < 200 and e == gpu_check.plan_epochs(
+        kw["timeout_s"], 1.0, 2, arms=4, eval_s_per_arm=30.0, startup_s=30.0, max_epochs=200)
+    assert f"optim.warmup_epochs={plan['warmup_epochs']}" in cmd
+    assert "--dry" not in cmd and "--max-steps" not in cmd
+    assert check.report.doc["data"]["source"] == "cifar10-subset"
+    assert rec["status"] == "failed" and rec["complete_arms"] == 0  # nothing ran
