@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench gpu-check gpu-check-dry clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The GPU check (bench/README.md): CUDA tests, the cifar preset's speed, a short table1, in
+# <= 8 minutes. It builds its own venv from the python that holds torch (GPU_PYTHON); on a lent
+# device machine: bash bench/gpu_check.sh --out "$$OUT" --data-dir .gpudata/cifar10.
+GPU_PYTHON ?= python3
+gpu-check:
+	bash bench/gpu_check.sh --python $(GPU_PYTHON) $(GPU_CHECK_ARGS)
+
+# The same script on this CPU at toy sizes (CUDA tests skipped); tests/bench runs it in `make test`.
+gpu-check-dry: $(STAMP)
+	bash bench/gpu_check.sh --dry --python $(PY) --out runs/gpu-check-dry
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

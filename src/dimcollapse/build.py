@@ -34,7 +34,12 @@ def build_train_dataset(cfg: TrainConfig, *, progress: bool = True):
 
 def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
                   device: torch.device, start_step: int):
-    """TwoViewBatches yielding this rank's share of each global batch, from `start_step` on."""
+    """TwoViewBatches yielding this rank's share of each global batch, from `start_step` on.
+
+    On an accelerator a resident dataset is first moved into its memory (data.resident_on_device,
+    default True): batches are then cut and augmented there. The batches are the same either
+    way (same uint8 rows, same view ops on the same device).
+    """
     from dimcollapse.views import TwoViewBatches, build_views
 
     batch = cfg.loop.batch_size
@@ -44,6 +49,8 @@ def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
     if batch > len(dataset):
         raise UserError(f"--batch-size {batch} exceeds the {len(dataset)} training images; "
                         "pass a smaller batch or a larger --train-subset")
+    if cfg.data.resident_on_device and dataset.resident and device.type != "cpu":
+        dataset = dataset.to(device)
     views = build_views(cfg.views.preset, cfg.data.image_size)
     return TwoViewBatches(dataset, views, batch_size=batch, seed=cfg.seed, rank=rank,
                           world_size=world_size, device=device, start_step=start_step,

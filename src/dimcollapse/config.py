@@ -38,6 +38,7 @@ class DataConfig:
     download: bool = False  # let torchvision download cifar/stl10 into data_dir
     cache_dir: str | None = None  # where decoded uint8 arrays are cached (None: user cache)
     num_workers: int = 8  # decode worker processes for streaming (non-resident) datasets
+    resident_on_device: bool = True  # keep resident uint8 images in GPU memory (no copy/step)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # Fields that may change when a run is resumed: they move files or pick hardware but do not
 # change what is computed (precision does, so it is not here).
 RESUMABLE_FIELDS = frozenset({
-    "data.data_dir", "data.cache_dir", "data.num_workers", "data.download", "loop.device",
+    "data.data_dir", "data.cache_dir", "data.num_workers", "data.download",
+    "data.resident_on_device", "loop.device",
     "loop.threads",
     "loop.checkpoint_every_steps", "loop.log_every_steps", "loop.spectrum_every_steps",
     "loop.spectrum_window_steps", "preset",

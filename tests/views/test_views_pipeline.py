@@ -128,14 +128,3 @@ def test_view_statistics_agree_with_torchvision_pipeline():
         assert ((a.mean(0) - b.mean(0)).abs() < 5 * se).all()
         log_var_ratio_se = (4 / (len(a) - 1)) ** 0.5
         assert ((a.var(0) / b.var(0)).log().abs() < 5 * log_var_ratio_se).all()
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_views_on_cuda_equal_cpu():
-    imgs = smooth_images(64, 48, 48, seed=3)
-    for preset, size in (("cifar", 32), ("imagenet", 40)):
-        views = build_views(preset, size, mean=MEAN, std=STD)
-        cpu = views(imgs, torch.arange(64), seed=2, step=1)
-        gpu = views(imgs.cuda(), torch.arange(64), seed=2, step=1)
-        for c, g in zip(cpu, gpu, strict=True):
-            assert g.is_cuda and (g.cpu() - c).abs().max() < 1e-4

@@ -28,7 +28,8 @@ from dimcollapse.spectrum.metrics import COLLAPSE_REL_THRESHOLD
 DATASETS = {"cpu": "cifar10", "cifar": "cifar10", "imagenet": "imagefolder"}
 # Fields that pick hardware or log cadence: they do not change what an arm computes, so a rerun
 # may change them without invalidating completed arms (as `train`'s RESUMABLE_FIELDS).
-NOT_PLAN = ("data.data_dir", "data.cache_dir", "data.num_workers", "loop.threads",
+NOT_PLAN = ("data.data_dir", "data.cache_dir", "data.num_workers", "data.resident_on_device",
+            "loop.threads",
             "loop.device", "loop.log_every_steps", "loop.checkpoint_every_steps",
             "loop.spectrum_every_steps", "loop.spectrum_window_steps")
 

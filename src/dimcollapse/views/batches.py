@@ -40,7 +40,9 @@ class TwoViewBatches:
 
     batch_size is the global batch, split into world_size contiguous chunks of equal size.
     Resident datasets: uint8 rows are indexed, moved to `device`, and augmented there in one
-    batched pass. Streaming datasets: `num_workers` loader processes decode and crop.
+    batched pass; when the images already live on the GPU (`ImageDataset.to`) the rows are
+    indexed there and nothing crosses the bus but the indices. Streaming datasets:
+    `num_workers` loader processes decode and crop.
     """
 
     def __init__(self, dataset: ImageDataset, views: TwoViews, *, batch_size: int, seed: int,
@@ -87,9 +89,13 @@ class TwoViewBatches:
         if not self.dataset.resident:
             raise ValueError("batch(step) needs a resident dataset; iterate for streaming ones")
         idx = self.indices(step)
-        images = self.dataset.images[idx]
-        if self.device.type == "cuda":
-            images = images.pin_memory().to(self.device, non_blocking=True)
+        stored = self.dataset.images
+        if stored.device.type != "cpu":  # resident on the GPU (`ImageDataset.to`): cut it there
+            images = stored[idx.to(stored.device)].to(self.device)
+        else:
+            images = stored[idx]
+            if self.device.type == "cuda":
+                images = images.pin_memory().to(self.device, non_blocking=True)
         v1, v2 = self.views(images, idx, seed=self.seed, step=step, mean=self.mean, std=self.std)
         return TwoViewBatch(step, step // self.steps_per_epoch, idx,
                             self.dataset.targets[idx].to(self.device), v1, v2)
@@ -165,8 +171,9 @@ class EvalBatches:
 
     def __iter__(self):
         if self.dataset.resident:
+            stored = self.dataset.images
             for rows in self.rows.split(self.batch_size):
-                x = self.dataset.images[rows].to(self.device).to(torch.float32).div_(255.0)
+                x = stored[rows.to(stored.device)].to(self.device).to(torch.float32).div_(255.0)
                 x = normalize(self._resize_resident(x), self.mean, self.std)
                 yield EvalBatch(rows, x, self.dataset.targets[rows].to(self.device))
             return
