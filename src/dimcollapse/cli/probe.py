@@ -113,6 +113,8 @@ def build_evaluator(args, path, *, out=None, train_subset=None, log=None):
         raise UserError("--batch-size must be >= 1")
     target = resolve_target(path, backbone=args.backbone, stem=args.stem,
                             allow_unsafe=args.unsafe_load)
+    if log is not None and target.status_note():
+        log(target.status_note())
     spec = data_spec(target, dataset=args.dataset, data_dir=args.data_dir,
                      image_size=args.image_size, cache_dir=args.cache_dir,
                      train_subset=train_subset, num_workers=args.workers)

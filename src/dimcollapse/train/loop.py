@@ -25,6 +25,7 @@ from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
 from dimcollapse.optim import set_lr
 from dimcollapse.runinfo import run_metadata
+from dimcollapse.runstatus import one_line, process_fields, refresh_status, utc_now
 from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_checkpoint
 from dimcollapse.train.hooks import SpectrumHook, default_window_steps
 from dimcollapse.train.metrics import IntervalMeter
@@ -137,10 +138,20 @@ class _Run:
         self.folder.create()
         self.folder.write_config(cfg)
         self.folder.truncate_metrics(start)
-        starts = self.folder.read_run().get("starts", []) if ckpt else []
+        previous = {}
+        if ckpt:  # a stale "running" (killed process) reads as "interrupted" from here on
+            previous = refresh_status(self.folder.path) if info.is_main else self.folder.read_run()
+        starts = previous.get("starts", [])
         starts.append({"step": start, "utc": self.metadata["utc"],
-                       "command": self.metadata["command"]})
-        self.folder.update_run(**self.metadata, status="running", world_size=info.world_size,
+                       "command": self.metadata["command"],
+                       "previous_status": previous.get("status")})
+        if ckpt:  # say it, as `reproduce` does: a rerun is not a fresh start
+            was = previous.get("status")
+            self._say(f"resuming from {checkpoint} at step {start}"
+                      + (f" (the previous run is {was})" if was else ""))
+        self.folder.update_run(**{**self.metadata, **process_fields()}, status="running",
+                               error=None, checkpoint_step=start if ckpt else None,
+                               world_size=info.world_size,
                                device=str(self.device), precision=self.precision.name,
                                total_steps=self.total, warmup_steps=self.warmup,
                                steps_per_epoch=self.steps_per_epoch, train_images=len(dataset),
@@ -150,7 +161,22 @@ class _Run:
                   f"{cfg.loop.batch_size} pairs, {cfg.optim.name} lr {cfg.optim.lr:g}, "
                   f"{self.precision.name} on {self.device}, {info.world_size} process(es); "
                   f"run folder {self.folder.path}")
-        return self._loop(start)
+        try:
+            return self._loop(start)
+        except BaseException as err:
+            self._record_failure(err)
+            raise
+
+    def _record_failure(self, err: BaseException) -> None:
+        """run.json says how the run ended when the process can still say it."""
+        status = self.folder.read_run().get("status")
+        if status != "running":  # diverged / interrupted were recorded where they happened
+            return
+        if isinstance(err, KeyboardInterrupt):
+            self.folder.update_run(status="interrupted", error="KeyboardInterrupt",
+                                   ended_utc=utc_now())
+        else:
+            self.folder.update_run(status="failed", error=one_line(err), ended_utc=utc_now())
 
     def _build_model(self, num_classes: int, ckpt: dict | None) -> None:
         cfg, loop = self.cfg, self.cfg.loop
@@ -246,6 +272,7 @@ class _Run:
                 "git_sha": self.metadata["git_sha"],
                 "metadata": self.metadata,
             })
+            self.folder.update_run(checkpoint_step=step, heartbeat_utc=utc_now())
         distributed.barrier()
         return path
 
