@@ -24,6 +24,7 @@ import torch
 from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
 from dimcollapse.optim import set_lr
+from dimcollapse.progress import Progress
 from dimcollapse.runinfo import run_metadata
 from dimcollapse.runstatus import one_line, process_fields, refresh_status, utc_now
 from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_checkpoint
@@ -62,22 +63,29 @@ class TrainResult:
 
 
 def run_training(out_dir, *, preset: str | None = None, overrides: dict | None = None,
-                 resume=None, quiet: bool = False) -> TrainResult:
+                 resume=None, quiet: bool = False,
+                 progress_interval_s: float | None = None) -> TrainResult:
     """Plan the run (preset + overrides, or resume from the folder's checkpoint) and train."""
     cfg, ckpt = plan_run(out_dir, preset=preset, overrides=overrides, resume=resume)
-    return train(cfg, out_dir, checkpoint=ckpt, quiet=quiet)
+    return train(cfg, out_dir, checkpoint=ckpt, quiet=quiet,
+                 progress_interval_s=progress_interval_s)
 
 
-def train(cfg: TrainConfig, out_dir, *, checkpoint=None, quiet: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, out_dir, *, checkpoint=None, quiet: bool = False,
+          progress_interval_s: float | None = None) -> TrainResult:
     """Pretrain with `cfg`, writing the run folder `out_dir`; continue from `checkpoint` if given.
 
+    Progress goes to stderr: a tqdm bar on a terminal, else a plain line every
+    `progress_interval_s` seconds (default `progress.DEFAULT_INTERVAL_S`); none when `quiet`.
     Starts (and afterwards stops) torch.distributed from torchrun's environment unless a
     process group already exists. Raises LossNotFinite, PeerLost, or UserError for bad input.
     """
     owns_group = not torch.distributed.is_initialized()
     info = distributed.init_from_env()
     try:
-        return _Run(resolve(cfg), Path(out_dir), info, quiet).execute(checkpoint)
+        run = _Run(resolve(cfg), Path(out_dir), info, quiet)
+        run.progress_interval_s = progress_interval_s
+        return run.execute(checkpoint)
     except RuntimeError as err:
         if info.world_size > 1 and _is_comm_error(err):
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else repr(err)
@@ -111,6 +119,7 @@ class _Run:
         self.folder = RunFolder(out_dir, writer=info.is_main)
         self.quiet = quiet
         self.show_bar = not quiet and info.is_main and sys.stderr.isatty()
+        self.progress_interval_s: float | None = None
         # JSON round trip: plain str/int values only (torch.__version__ is a str subclass that
         # torch.load(weights_only=True) refuses to unpickle).
         self.metadata = json.loads(json.dumps(run_metadata()))
@@ -193,13 +202,11 @@ class _Run:
 
     # -- the steps -------------------------------------------------------------------------
     def _loop(self, start: int) -> TrainResult:
-        from tqdm import tqdm
-
         loop, parts = self.cfg.loop, self.parts
         meter, record, t0 = IntervalMeter(), {}, time.perf_counter()
-        t_step, speed = t0, None  # progress-bar images/s (moving average)
-        bar = tqdm(total=self.total, initial=start, disable=not self.show_bar, unit="step",
-                   dynamic_ncols=True, file=sys.stderr)
+        bar = Progress(self.total, initial=start, prefix="dimcollapse train", unit="step",
+                       rate_unit="images", quiet=self.quiet or not self.info.is_main,
+                       interval_s=self.progress_interval_s)
         log = self.folder.open_metrics()
         batches = iter(self.batches)
         try:
@@ -230,13 +237,8 @@ class _Run:
                         if log is not None:
                             log.write(_json_line(record))
                         meter = IntervalMeter()
-                    now = time.perf_counter()
-                    rate = stats.count / max(now - t_step, 1e-9)
-                    speed = rate if speed is None else 0.9 * speed + 0.1 * rate
-                    t_step = now
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{stats.loss:.4f}", lr=f"{lr:.3g}",
-                                    img_s=f"{speed:.0f}", refresh=False)
+                    bar.update(1, items=int(stats.count),
+                               loss=float(stats.loss), lr=f"{lr:.3g}")
                     if stats.stop:
                         path = self._checkpoint(done, self.folder.last)
                         self.folder.update_run(status="interrupted", step=done)
