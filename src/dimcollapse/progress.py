@@ -7,8 +7,8 @@ wall-clock time instead:
     dimcollapse train: step 120/400 (30%), loss 5.1234, 812 images/s, ETA 2m10s
 
 With `quiet` nothing is shown. The interval is a parameter; its default is 30 s, or the value
-of the environment variable DIMCOLLAPSE_PROGRESS_S (seconds) when set. The rate and ETA count only this process's work (a resumed run
-starts its clock at the step it resumed from).
+of the environment variable DIMCOLLAPSE_PROGRESS_S (seconds) when set. The rate and ETA count
+only this process's work (a resumed run starts its clock at the step it resumed from).
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ def add_parser(sub) -> None:
                    "exp(similarity / TAU) (default 0.07)")
     g.add_argument("--no-knn", action="store_true", help="skip the kNN classifier")
     add_eval_arguments(p)
-    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, plain lines every 30 s otherwise) or result line")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, plain lines every 30 s otherwise) "
+                   "or result line")
     p.set_defaults(func=_run)
 
 

@@ -83,7 +83,9 @@ def add_parser(sub) -> None:
     g.add_argument("--cache-dir", metavar="DIR", help="decoded-image cache")
     g.add_argument("--keep-features", action="store_true", help="keep each run's feature "
                    "cache (~125 MB per CIFAR run) after it is evaluated")
-    p.add_argument("--quiet", action="store_true", help="no progress (bars on a terminal, plain lines every 30 s otherwise) or per-arm lines")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (bars on a terminal, plain lines every 30 s otherwise) "
+                   "or per-arm lines")
     p.set_defaults(func=_run)
 
 
