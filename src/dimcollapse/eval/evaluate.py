@@ -74,6 +74,8 @@ class Evaluator:
             self._datasets[split] = build_dataset(
                 d.dataset, d.data_dir, name, subset=subset, subset_seed=d.subset_seed,
                 cache_dir=d.cache_dir, progress=self.progress)
+            if self._datasets[split].note and split == "train":
+                self.log(self._datasets[split].note)
         return self._datasets[split]
 
     def features(self, split: str, spaces: tuple[str, ...] = ("r",)) -> Features:

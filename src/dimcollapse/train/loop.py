@@ -164,8 +164,13 @@ class _Run:
                                device=str(self.device), precision=self.precision.name,
                                total_steps=self.total, warmup_steps=self.warmup,
                                steps_per_epoch=self.steps_per_epoch, train_images=len(dataset),
-                               num_classes=len(dataset.classes), starts=starts)
-        self._say(f"{cfg.model.backbone}/{cfg.model.projector} on {cfg.data.dataset} "
+                               num_classes=len(dataset.classes), starts=starts,
+                               dataset=dataset.name, data_note=dataset.note,
+                               normalization={"mean": list(dataset.mean),
+                                              "std": list(dataset.std)})
+        if dataset.note:
+            self._say(dataset.note)
+        self._say(f"{cfg.model.backbone}/{cfg.model.projector} on {dataset.name} "
                   f"({len(dataset)} images): steps {start}->{self.total} of "
                   f"{cfg.loop.batch_size} pairs, {cfg.optim.name} lr {cfg.optim.lr:g}, "
                   f"{self.precision.name} on {self.device}, {info.world_size} process(es); "
