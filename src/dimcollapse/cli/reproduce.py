@@ -83,6 +83,9 @@ def add_parser(sub) -> None:
     g.add_argument("--cache-dir", metavar="DIR", help="decoded-image cache")
     g.add_argument("--keep-features", action="store_true", help="keep each run's feature "
                    "cache (~125 MB per CIFAR run) after it is evaluated")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw every figure of --out (results.json, each run's "
+                   "spectrum.json) without training or evaluating")
     p.add_argument("--quiet", action="store_true",
                    help="no progress (bars on a terminal, plain lines every 30 s otherwise) "
                    "or per-arm lines")
@@ -118,6 +121,13 @@ def _run(args) -> int:
     )
     from dimcollapse.reproduce.budget import DATASETS
 
+    if args.replot:  # figures from the JSON already in --out; nothing is trained
+        from dimcollapse.report.reproduce_figures import replot
+
+        paths = replot(args.out)
+        print(f"dimcollapse reproduce: redrew {len(paths)} figures in {args.out}",
+              file=sys.stderr)
+        return 0
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     dataset = DATASETS[args.preset]
