@@ -58,12 +58,20 @@ def test_spectrum_overlay_each_curve_its_own_threshold_and_style():
     drawn = [ln for ln in ax.get_lines() if ln.get_label().startswith("arm")]
     styles = {(to_rgba(ln.get_color()), ln.get_linestyle()) for ln in drawn}
     assert len(styles) == 12
-    for i in range(12):
-        text, handle = _entry(ax, f"threshold 0.0001$\\,\\sigma_1$ of arm {i}")
-        line = [ln for ln in ax.get_lines() if ln.get_label() == text][0]
+    _entry(ax, "dotted, in each curve's colour: its collapse threshold 0.0001")
+    dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":" and len(ln.get_xdata())]
+    dotted = [ln for ln in dotted if ln not in drawn]
+    assert len(dotted) == 12
+    for i, curve in enumerate(drawn):  # each threshold in its own curve's colour, at its height
+        line = dotted[i]
         assert line.get_ydata()[0] == pytest.approx(1e-4 * (i + 1))
-        curve = [ln for ln in drawn if ln.get_label().startswith(f"arm {i}:")][0]
         assert to_rgba(line.get_color()) == to_rgba(curve.get_color())
+    few = spectrum_figure({k: curves[k] for k in list(curves)[:3]})
+    for i in range(3):
+        text, handle = _entry(few.axes[0], f"threshold 0.0001$\\,\\sigma_1$ of arm {i}")
+        line = [ln for ln in few.axes[0].get_lines() if ln.get_label() == text][0]
+        assert to_rgba(handle.get_color()) == to_rgba(line.get_color())
+    _close(few)
     _entry(ax, "numerical floor of float64")
     _close(fig)
 

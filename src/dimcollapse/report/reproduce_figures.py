@@ -70,7 +70,7 @@ def embedding_spectrum(rows: list[dict], out_dir: str | os.PathLike, *,
     for s in row["per_seed"]:
         ev = _eigenvalues(out_dir, s["run_dir"], "spectrum_embedding/spectrum.json")
         if ev is not None:
-            curves[f"seed {s['seed']} ({s['collapsed_dims_z']} collapsed)"] = ev
+            curves[f"seed {s['seed']}"] = ev  # the legend adds the count below threshold
     if not curves:
         return None
     return plot_spectra(curves, out_dir / FIG_EMBEDDING, threshold=1e-4,

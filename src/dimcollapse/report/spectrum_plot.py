@@ -47,6 +47,7 @@ def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = Non
     fig, ax = plt.subplots(figsize=(7.4, 4.6), dpi=120)
     styles = line_styles(len(curves))
     shared = normalize_max or len(curves) == 1
+    per_curve_entries = len(curves) <= 4  # more: one legend line explains the dotted lines
     tops, lows, dim = [], [], 1
     for (label, values), (color, ls) in zip(curves.items(), styles, strict=True):
         ev = np.sort(np.asarray(values, dtype=np.float64).ravel())[::-1]
@@ -67,10 +68,15 @@ def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = Non
         mark_zeros(ax, zeros, color=color)
         if threshold is not None and not shared:
             ax.axhline(threshold * top, color=color, ls=":", lw=1.0,
-                       label=f"collapse threshold {threshold:g}" + r"$\,\sigma_1$" + f" of {label}")
+                       label=(f"collapse threshold {threshold:g}" + r"$\,\sigma_1$"
+                              + f" of {label}") if per_curve_entries else "_nolegend_")
         tops.append(top)
         if positive.any():
             lows.append(float(ev[positive].min()))
+    if threshold is not None and not shared and not per_curve_entries:
+        ax.plot([], [], color="0.3", ls=":", lw=1.0,
+                label=f"dotted, in each curve's colour: its collapse threshold {threshold:g}"
+                + r"$\,\sigma_1$")
     if threshold is not None and shared:
         ax.axhline(threshold * tops[0], color="0.45", ls=":", lw=1.2,
                    label=f"collapse threshold: {threshold:g}" + r"$\,\sigma_1$")

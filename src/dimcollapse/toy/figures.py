@@ -241,7 +241,7 @@ def depth_figure(res: dict):
                ylabel="log10(σ_k / σ_1), embedding covariance",
                title=f"Fig 11{'b: with ReLU' if rl else 'a: linear'}, per depth L")
         integer_ticks(ax.xaxis)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     return fig
 
 
