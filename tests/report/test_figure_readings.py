@@ -184,3 +184,41 @@ def test_toy_replot_from_json_only(tmp_path, toy_results, monkeypatch):
     assert main(["toy", "strong-aug", "--replot", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "strong_aug.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["toy", "depth", "--replot", "--out", str(tmp_path / "none")]) == 2
+
+
+def test_reproduce_replot_redraws_every_figure_from_json(tmp_path):
+    from dimcollapse.cli import main
+    from dimcollapse.report.spectrum_plot import write_spectrum_report
+    from dimcollapse.runinfo import write_json
+    from dimcollapse.spectrum import SpectrumAccumulator
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for key, label in (("mlp", "SimCLR, 2-layer projector"), ("none", "SimCLR, no projector")):
+        for space, dim in (("embedding", 16), ("representation", 32)):
+            acc = SpectrumAccumulator(dim, normalize=True)
+            acc.update(rng.standard_normal((200, dim)) * np.exp(-0.3 * np.arange(dim)))
+            write_spectrum_report(acc.summary(), tmp_path / f"runs/{key}/seed0/spectrum_{space}")
+        rows.append({"key": key, "label": label, "projector": key, "d0": None, "top1": None,
+                     "paper_top1": None, "per_seed": [{"seed": 0, "run_dir": f"runs/{key}/seed0",
+                                                      "collapsed_dims_z": 0}]})
+    write_json(tmp_path / "results.json", {"arms": rows})
+    for png in tmp_path.glob("runs/*/seed0/*/spectrum.png"):
+        png.unlink()
+    assert main(["reproduce", "table1", "--out", str(tmp_path), "--replot"]) == 0
+    assert len(list(tmp_path.glob("runs/*/seed0/*/spectrum.png"))) == 4
+    assert (tmp_path / "fig7b_representation_spectra.png").is_file()
+    assert (tmp_path / "fig2_embedding_spectrum_mlp.png").is_file()
+
+
+def test_demo_replot_redraws_the_toy_figures_and_the_report(tmp_path, toy_results):
+    from dimcollapse.cli import main
+    from dimcollapse.runinfo import write_json
+
+    for name, key in (("strong_aug", "strong"), ("implicit_reg", "implicit"),
+                      ("depth", "depth")):
+        write_json(tmp_path / "toy" / f"{name}.json", toy_results[key])
+    assert main(["demo", "--replot", "--out", str(tmp_path)]) == 0
+    for png in ("strong_aug", "implicit_reg_alignment", "implicit_reg_trajectories", "depth"):
+        assert (tmp_path / "toy" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "gap to the largest" in (tmp_path / "report.md").read_text()
