@@ -146,6 +146,16 @@ def l2_sweep(train_x, train_y, test_x, test_y) -> None:
     print(json.dumps({"picks": picks, "rows": rows}))
 
 
+def require_sklearn() -> None:
+    """Exit with one line (status 2) when scikit-learn, the baseline, is not installed."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("bench_probe.py: error: scikit-learn is not installed (the baseline this benchmark "
+              "compares against): pip install '.[bench]'", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", help=".npz with train_x, train_y, test_x, test_y")
@@ -165,6 +175,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.sklearn_worker:
         return sklearn_worker(a.sklearn_worker)
+    if not (a.l2_sweep or a.knn):
+        require_sklearn()  # before minutes of feature building, not in the child's traceback
 
     import torch
 

@@ -24,10 +24,10 @@ import torch
 from dimcollapse import build
 from dimcollapse.config import apply_overrides, preset_config, resolve
 from dimcollapse.data import ImageDataset
+from dimcollapse.devices import resolve_precision
 from dimcollapse.optim import set_lr
 from dimcollapse.runinfo import write_json
 from dimcollapse.train.parts import assemble
-from dimcollapse.train.precision import resolve_precision
 from dimcollapse.train.step import apply_update, forward_backward
 
 CIFAR10_TRAIN = 50_000

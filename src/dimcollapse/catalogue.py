@@ -157,6 +157,9 @@ FLAGS: tuple[Flag, ...] = (
        "$DIMCOLLAPSE_CACHE or ~/.cache/dimcollapse)", "DIR"),
     _f("data.num_workers", "--workers", "data", "decode processes for streaming (imagefolder) "
        "datasets", "N"),
+    _f("data.resident_on_device", "--resident-on-device", "data", "keep a resident (decoded "
+       "uint8) training set in GPU memory and cut batches there (default {default}; no effect "
+       "on the CPU)"),
     _f("views.preset", "--views", "data", "augmentation preset (imagenet: Appendix D with "
        "blur/solarisation; cifar: small-image variant)", names=VIEW_PRESETS),
     _f("model.backbone", "--backbone", "model", "torchvision ResNet, zero_init_residual",

@@ -25,9 +25,9 @@ def step_record(cfg, dataset, device: torch.device, *, precision: str, world_siz
                 rank: int = 0, ddp: bool = False, steps: int = 1) -> list[dict]:
     """Run `steps` training steps of the loop's own parts; per step: loss, probe loss and the
     gradients (CPU float64 copies, by parameter name) before the update."""
+    from dimcollapse.devices import resolve_precision
     from dimcollapse.optim import set_lr
     from dimcollapse.train.parts import assemble
-    from dimcollapse.train.precision import resolve_precision
     from dimcollapse.train.step import apply_update, forward_backward
 
     prec = resolve_precision(precision, device)

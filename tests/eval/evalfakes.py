@@ -71,8 +71,8 @@ def reference_features(run_ckpt: Path, data_dir: Path, split: str, *, image_size
                        projector: bool = False) -> tuple[torch.Tensor, torch.Tensor | None,
                                                          torch.Tensor]:
     """Slow reference: decode each PNG with PIL in sorted class/file order, normalise with the
-    CIFAR-10 statistics, one image at a time through the eval-mode backbone in fp32."""
-    from dimcollapse.data.registry import CIFAR10_MEAN, CIFAR10_STD
+    tree's own train-split statistics (it is not CIFAR-10: `data.identify`; per channel, rounded
+    to 4 decimals), one image at a time through the eval-mode backbone in fp32."""
     from dimcollapse.models import build_backbone, build_projector
 
     ck = torch.load(run_ckpt, weights_only=True)
@@ -86,8 +86,11 @@ def reference_features(run_ckpt: Path, data_dir: Path, split: str, *, image_size
                              out_dim=m["out_dim"], seed=ck["config"]["seed"])
         pj.load_state_dict(ck["projector"])
         pj.eval()
-    mean = torch.tensor(CIFAR10_MEAN).view(3, 1, 1)
-    std = torch.tensor(CIFAR10_STD).view(3, 1, 1)
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255.0
+                       for f in sorted((data_dir / "train").glob("*/*"))])
+    mean = torch.tensor(np.round(pixels.mean(axis=(0, 1, 2)), 4), dtype=torch.float32)
+    std = torch.tensor(np.round(pixels.std(axis=(0, 1, 2)), 4), dtype=torch.float32)
+    mean, std = mean.view(3, 1, 1), std.view(3, 1, 1)
     rs, zs, ys = [], [], []
     classes = sorted(p.name for p in (data_dir / split).iterdir())
     with torch.no_grad():

@@ -18,8 +18,20 @@ from dimcollapse.errors import UserError
 SUBCOMMANDS = ["demo", "spectrum", "toy", "train", "probe", "compare", "reproduce"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line with a pointer to `--help` (exit 2).
+
+    argparse's default prints the whole usage block before the message; the README promises
+    one line for bad input. Subparsers inherit the class (`add_subparsers` uses the parent's
+    type as `parser_class`), so every subcommand and sub-subcommand behaves the same.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dimcollapse",
         description="Measure, explain and prevent dimensional collapse in self-supervised "
         "learning (Jing et al., ICLR 2022). Run `dimcollapse COMMAND --help` for details.",
@@ -33,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand whose flags these are not, as its own errors do
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except UserError as err:

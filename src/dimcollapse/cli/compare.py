@@ -133,7 +133,8 @@ def _run(args) -> int:
     if not args.quiet:
         for r in rows:
             top1 = "n/a" if r["top1"] is None else f"{r['top1']:.2f}%"
+            run = "" if r["run_status"] in (None, "complete") else f" (run {r['run_status']})"
             print(f"{r['label']}: top-1 {top1}, collapsed dims r {r['collapsed_dims_r']}, "
-                  f"z {r['collapsed_dims_z']}")
+                  f"z {r['collapsed_dims_z']}{run}")
         print("wrote " + ", ".join(str(v) for v in paths.values()))
     return 0

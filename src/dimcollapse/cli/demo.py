@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
                    help="batch of the image runs (default: the cpu preset's 256)")
     g.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
                    help="image side of the image runs (default 32)")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the figures (and report.md) from the JSON already in "
+                   "--out, without training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -50,6 +53,9 @@ def _run(args) -> int:
 
     def log(msg: str) -> None:
         print(f"demo: {msg}", file=sys.stderr, flush=True)
+
+    if args.replot:
+        return _replot(args)
 
     data = None
     if not args.no_images:
@@ -80,3 +86,20 @@ def _images(args, data, log) -> None:
               "image_size": args.image_size, "seed": args.seed}
     demo.run_image_demo(args.out, data, progress=not args.quiet and sys.stderr.isatty(),
                         quiet=args.quiet, log=lambda m: log(f"images: {m}"), **kwargs)
+
+
+def _replot(args) -> int:
+    """Figures and report.md from the JSON on disk (toy/*.json, images/images.json)."""
+    from dimcollapse.report.demo_report import TOY_DIR, write_report
+    from dimcollapse.reproduce import demo
+    from dimcollapse.toy.outputs import FILES, replot
+
+    drawn = []
+    for name in ("strong-aug", "implicit-reg", "depth"):
+        if (args.out / TOY_DIR / FILES[name][0]).is_file():
+            drawn += replot(name, args.out / TOY_DIR)
+    if (args.out / demo.IMAGES_DIR / demo.SUMMARY).is_file():
+        drawn.append(demo.replot_images(args.out))
+    report = write_report(args.out)
+    print(f"demo: redrew {len(drawn)} figures and wrote {report}")
+    return 0

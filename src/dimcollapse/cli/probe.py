@@ -66,7 +66,9 @@ def add_parser(sub) -> None:
     from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p)
-    p.add_argument("--quiet", action="store_true", help="no progress or result line")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, plain lines every 30 s otherwise) "
+                   "or result line")
     p.set_defaults(func=_run)
 
 

@@ -85,7 +85,12 @@ def add_parser(sub) -> None:
     g.add_argument("--cache-dir", metavar="DIR", help="decoded-image cache")
     g.add_argument("--keep-features", action="store_true", help="keep each run's feature "
                    "cache (~125 MB per CIFAR run) after it is evaluated")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-arm lines")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw every figure of --out (results.json, each run's "
+                   "spectrum.json) without training or evaluating")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (bars on a terminal, plain lines every 30 s otherwise) "
+                   "or per-arm lines")
     p.set_defaults(func=_run)
 
 
@@ -118,6 +123,13 @@ def _run(args) -> int:
     )
     from dimcollapse.reproduce.budget import DATASETS
 
+    if args.replot:  # figures from the JSON already in --out; nothing is trained
+        from dimcollapse.report.reproduce_figures import replot
+
+        paths = replot(args.out)
+        print(f"dimcollapse reproduce: redrew {len(paths)} figures in {args.out}",
+              file=sys.stderr)
+        return 0
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     dataset = DATASETS[args.preset]
@@ -145,7 +157,7 @@ def _run(args) -> int:
     try:
         run_reproduction(args.target, budget, seeds=list(range(args.seeds)), out_dir=args.out,
                          d0=args.d0, d0_grid=_grid(args.d0_grid), keep_features=args.keep_features,
-                         progress=not args.quiet and sys.stderr.isatty(), quiet=args.quiet,
+                         progress=not args.quiet, quiet=args.quiet,
                          log=log)
     except ReproductionInterrupted as err:
         print(f"dimcollapse reproduce: {err}", file=sys.stderr)

@@ -28,6 +28,8 @@ def _common(p: argparse.ArgumentParser, *, training: bool = True) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="training precision (default float32; measurements are float64)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the PNGs from the JSON already in --out (no training)")
 
 
 def add_parser(sub) -> None:
@@ -103,9 +105,13 @@ def _run(args) -> int:
               else format_table(res["checks"]))
         return 0 if res["passed"] else 1
 
+    todo = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
+    if args.replot:
+        for name in todo:
+            print(f"{name}: redrew {', '.join(str(f) for f in outputs.replot(name, args.out))}")
+        return 0
     progress = not args.quiet
     common = _common_kwargs(args)
-    todo = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     for name in todo:
         if name == "strong-aug":
             cfg = StrongAugConfig(**common, **_given(args, k="k_values", lr="lr", init="init"))

@@ -28,10 +28,11 @@ class ImageDataset:
     def __init__(self, *, name: str, split: str, root: Path, classes: Sequence[str],
                  targets: torch.Tensor, mean: Sequence[float], std: Sequence[float],
                  images: torch.Tensor | None = None, files: Sequence[Path] | None = None,
-                 source_indices: torch.Tensor | None = None):
+                 source_indices: torch.Tensor | None = None, note: str | None = None):
         if (images is None) == (files is None):
             raise ValueError("pass exactly one of images (resident) or files (streaming)")
         self.name, self.split, self.root = name, split, Path(root)
+        self.note = note  # one line about how the data was taken (e.g. not CIFAR-10: own stats)
         self.classes = list(classes)
         self.targets = targets.to(torch.int64)
         self.images = images
@@ -90,7 +91,7 @@ class ImageDataset:
             targets=self.targets[indices], mean=self.mean, std=self.std,
             images=None if self.images is None else self.images[indices.to(self.images.device)],
             files=None if self.files is None else [self.files[i] for i in indices.tolist()],
-            source_indices=self.source_indices[indices])
+            source_indices=self.source_indices[indices], note=self.note)
 
     def __repr__(self) -> str:
         kind = f"resident {tuple(self.images.shape)}" if self.resident else "streaming"

@@ -26,6 +26,7 @@ from dimcollapse import catalogue
 from dimcollapse.data import tvformats
 from dimcollapse.data.dataset import IMAGENET_MEAN, IMAGENET_STD, ImageDataset
 from dimcollapse.data.folder import scan_folder
+from dimcollapse.data.identify import channel_stats, not_cifar_reason
 from dimcollapse.data.resident import load_folder_cached
 from dimcollapse.data.subset import balanced_subset
 from dimcollapse.errors import UserError
@@ -71,11 +72,25 @@ def _cifar(name: str, mean, std) -> Callable[..., ImageDataset]:
                                 "files; delete the folder and try again")
         if base is not None:
             images, targets, classes = tvformats.load_cifar(name, base, split)
-        else:
-            images, targets, classes = load_folder_cached(
-                name, split, _split_folder(name, root, split), cache_dir=cache_dir,
-                workers=decode_workers, progress=progress)
-        return _resident(name, root, split, images, targets, classes, mean, std)
+            return _resident(name, root, split, images, targets, classes, mean, std)
+        images, targets, classes = load_folder_cached(
+            name, split, _split_folder(name, root, split), cache_dir=cache_dir,
+            workers=decode_workers, progress=progress)
+        reason = not_cifar_reason(name, classes, tuple(images.shape[-2:]))
+        if reason is None:
+            return _resident(name, root, split, images, targets, classes, mean, std)
+        # Not the named dataset: name it as what it is and normalise with its own train split's
+        # statistics (both splits use the train split's, as they would the CIFAR constants).
+        train = images if split == "train" else load_folder_cached(
+            name, "train", _split_folder(name, root, "train"), cache_dir=cache_dir,
+            workers=decode_workers, progress=progress)[0]
+        own_mean, own_std = channel_stats(train)
+        note = (f"{root} is not {name} ({reason}): using it as imagefolder, normalised with "
+                f"its own train-split mean {own_mean} and std {own_std} (computed from the "
+                f"decoded images) instead of {name}'s")
+        ds = _resident("imagefolder", root, split, images, targets, classes, own_mean, own_std)
+        ds.note = note
+        return ds
     return build
 
 

@@ -11,7 +11,6 @@ The file names below are shared by the CLI, `compare` and `reproduce`.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +58,7 @@ class Evaluator:
         self.precision = resolve_precision(precision, self.device)
         self.batch_size = batch_size
         self.progress = progress
+        self.progress_interval_s: float | None = None  # plain-line interval off a terminal
         self.log = log or (lambda msg: None)
         self._datasets: dict[str, object] = {}
         self._features: dict[tuple[str, tuple[str, ...]], Features] = {}
@@ -75,6 +75,8 @@ class Evaluator:
             self._datasets[split] = build_dataset(
                 d.dataset, d.data_dir, name, subset=subset, subset_seed=d.subset_seed,
                 cache_dir=d.cache_dir, progress=self.progress)
+            if self._datasets[split].note and split == "train":
+                self.log(self._datasets[split].note)
         return self._datasets[split]
 
     def features(self, split: str, spaces: tuple[str, ...] = ("r",)) -> Features:
@@ -89,7 +91,8 @@ class Evaluator:
                 self.target.loaded, self.dataset(split), image_size=self.data.image_size,
                 spaces=spaces, cache_dir=self.cache_dir, precision=self.precision,
                 batch_size=self.batch_size, device=self.device, num_workers=self.data.num_workers,
-                progress=self.progress, checkpoint_digest=self._digest)
+                progress=self.progress, checkpoint_digest=self._digest,
+                progress_interval_s=self.progress_interval_s)
             how = "read from cache" if feats.cache_hit else f"extracted in {feats.seconds:.1f} s"
             self.log(f"{split} features ({', '.join(spaces)}; {len(feats.targets)} images, "
                      f"{self.precision.name}): {how}")
@@ -178,4 +181,5 @@ class Evaluator:
 
 
 def progress_enabled(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+    """Progress is shown unless quiet: a bar on a terminal, plain lines in a log."""
+    return not quiet

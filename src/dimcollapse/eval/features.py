@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,17 +92,18 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
                      projector: nn.Module | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                      precision=None, device: str | torch.device = "cpu",
                      channels_last: bool = True, num_workers: int = 0,
-                     progress: bool = False, desc: str = "features") -> dict[str, Tensor]:
+                     progress: bool = False, desc: str = "features",
+                     progress_interval_s: float | None = None) -> dict[str, Tensor]:
     """r = backbone(x) (and z = projector(r)) for every image of `dataset`, in dataset order.
 
     Shapes: N images -> {"r": (N, D) float32, "z": (N, d) float32 (with a projector),
     "targets": (N,) int64}. A `group` projector's (N, G, k) output is flattened to (N, G k).
     `precision`: a `devices.Precision` (autocast dtype); None = fp32. Both modules are
     put in eval mode: BatchNorm uses its running statistics, so a row's features do not depend
-    on the other rows of its batch.
+    on the other rows of its batch. progress: a bar on a terminal, else a plain line every
+    `progress_interval_s` seconds (`dimcollapse.progress`).
     """
-    from tqdm import tqdm
-
+    from dimcollapse.progress import Progress
     from dimcollapse.views import EvalBatches
 
     device = torch.device(device)
@@ -116,8 +116,8 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
                           num_workers=num_workers)
     n = len(dataset)
     out: dict[str, Tensor] = {}
-    bar = tqdm(total=n, disable=not progress, unit="img", desc=desc, file=sys.stderr,
-               dynamic_ncols=True, leave=False)
+    bar = Progress(n, prefix=f"dimcollapse: {desc}", unit="image", desc=desc, leave=False,
+                   quiet=not progress, interval_s=progress_interval_s)
     autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
     try:
         for index, images, _ in batches:
@@ -224,7 +224,8 @@ def cached_features(ckpt: LoadedCheckpoint, dataset, *, image_size: int,
                     spaces: tuple[str, ...] = ("r",), cache_dir: str | os.PathLike | None,
                     precision=None, batch_size: int = DEFAULT_BATCH_SIZE,
                     device: str | torch.device = "cpu", num_workers: int = 0,
-                    progress: bool = False, checkpoint_digest: str | None = None) -> Features:
+                    progress: bool = False, checkpoint_digest: str | None = None,
+                    progress_interval_s: float | None = None) -> Features:
     """Features of `dataset` under `ckpt`, from `cache_dir` when a file with the same key is
     there, else extracted and (when `cache_dir` is not None) written there atomically.
 
@@ -253,7 +254,8 @@ def cached_features(ckpt: LoadedCheckpoint, dataset, *, image_size: int,
     tensors = extract_features(build_backbone_from(ckpt), dataset, image_size=image_size,
                                projector=projector, batch_size=batch_size, precision=precision,
                                device=device, num_workers=num_workers, progress=progress,
-                               desc=f"{dataset.split} features")
+                               desc=f"{dataset.split} features",
+                               progress_interval_s=progress_interval_s)
     seconds = time.perf_counter() - t0
     if path is not None:
         write_cache(path, key, tensors)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dimcollapse.errors import UserError
 from dimcollapse.eval.checkpoints import LoadedCheckpoint, load_checkpoint
+from dimcollapse.runstatus import refresh_status
 
 RUN_CHECKPOINTS = ("checkpoint_final.pt", "checkpoint_last.pt")  # train.run_folder's names
 # Evaluation image size when neither the flags nor the checkpoint say (the datasets' own sizes;
@@ -29,6 +30,7 @@ class EvalTarget:
     run_dir: Path | None  # the run folder, when the target was one (or a checkpoint inside one)
     loaded: LoadedCheckpoint
     complete: bool  # False for a checkpoint_last.pt of an unfinished run
+    run_status: str | None = None  # run.json's status (a killed "running" reads "interrupted")
 
     @property
     def default_out(self) -> Path:
@@ -38,7 +40,14 @@ class EvalTarget:
     def describe(self) -> dict:
         return {**self.loaded.describe(), "path": str(self.checkpoint_path),
                 "run_dir": None if self.run_dir is None else str(self.run_dir),
-                "complete": self.complete}
+                "complete": self.complete, "run_status": self.run_status}
+
+    def status_note(self) -> str | None:
+        """One line when the run did not finish (None for a complete run or a bare file)."""
+        if self.run_status in (None, "complete"):
+            return None
+        return (f"{self.run_dir}: the run is {self.run_status}; evaluating "
+                f"{self.checkpoint_path.name} at step {self.loaded.step}")
 
 
 def resolve_target(path: str | os.PathLike, *, backbone: str | None = None,
@@ -68,7 +77,8 @@ def resolve_target(path: str | os.PathLike, *, backbone: str | None = None,
                         f"{tuple(loaded.backbone_state['conv1.weight'].shape)});"
                         f" drop --stem or pass --stem {loaded.stem}")
     complete = ckpt_path.name != "checkpoint_last.pt"
-    return EvalTarget(ckpt_path, run_dir, loaded, complete)
+    status = refresh_status(run_dir).get("status") if run_dir is not None else None
+    return EvalTarget(ckpt_path, run_dir, loaded, complete, status)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ def _read(path: Path) -> dict | None:
 def read_run(results_dir: str | os.PathLike) -> dict[str, dict | None]:
     """The evaluation files of one run folder: {"probe", "spectrum_r", "spectrum_z"} (None =
     missing)."""
+    from dimcollapse.runstatus import refresh_status
+
     d = Path(results_dir)
     return {"probe": _read(d / PROBE), "spectrum_r": _read(d / SPECTRUM_R),
-            "spectrum_z": _read(d / SPECTRUM_Z)}
+            "spectrum_z": _read(d / SPECTRUM_Z), "run": refresh_status(d)}
 
 
 def row_of(label: str, files: dict[str, dict | None]) -> dict[str, Any]:
@@ -50,7 +52,8 @@ def row_of(label: str, files: dict[str, dict | None]) -> dict[str, Any]:
             "rankme_z": z.get("rankme"), "collapsed_dims_z": z.get("collapsed_dims"),
             "dim_r": r.get("dim"), "dim_z": z.get("dim"),
             "step": ck.get("step"), "checkpoint": ck.get("path"),
-            "threshold": r.get("threshold")}
+            "threshold": r.get("threshold"),
+            "run_status": (files.get("run") or {}).get("status")}
 
 
 def _cell(key: str, v: Any) -> Any:

@@ -74,7 +74,8 @@ def implicit_reg_section(run_dir: Path) -> Section | None:
         readings.implicit_reg_readings(res),
         [(f"{TOY_DIR}/implicit_reg_alignment.png", "Fig 5: alignment matrix |A|"),
          (f"{TOY_DIR}/implicit_reg_trajectories.png",
-          "Fig 6: singular values of W1, W2 and the embedding spectrum over training")],
+          "Fig 6: singular values of W1, W2 and the embedding spectrum over training; (d) each "
+          "eigenvalue's gap to the largest, with the collapse criterion the count uses")],
         _settings(res["config"], ("lrs", "steps", "noise", "loss", "reduction", "init", "seed")),
     )
 

@@ -21,6 +21,16 @@ FIG_EMBEDDING = "fig2_embedding_spectrum_mlp.png"
 FIG_D0 = "fig12_top1_vs_d0.png"
 
 
+def _precision(rows: list[dict], out_dir: Path, rel: str) -> str:
+    """The precision the spectra were computed in (spectrum.json `precision`; float64)."""
+    for row in rows:
+        for s in row["per_seed"]:
+            path = out_dir / s["run_dir"] / rel
+            if path.is_file():
+                return json.loads(path.read_text()).get("precision", "float64")
+    return "float64"
+
+
 def _eigenvalues(out_dir: Path, run_dir: str, rel: str) -> np.ndarray | None:
     path = out_dir / run_dir / rel
     if not path.is_file():
@@ -33,19 +43,20 @@ def representation_spectra(rows: list[dict], out_dir: str | os.PathLike, *,
     """Overlay of r's spectrum per arm (its first seed). Returns the PNG path or None."""
     out_dir = Path(out_dir)
     curves, seed = {}, None
+    precision = _precision(rows, out_dir, "spectrum_representation/spectrum.json")
     for row in rows:
         if not row["per_seed"]:
             continue
         first = row["per_seed"][0]
         ev = _eigenvalues(out_dir, first["run_dir"], "spectrum_representation/spectrum.json")
         if ev is not None:
-            curves[row["label"]] = ev
+            curves[f"{row['label']} (seed {first['seed']})"] = ev
             seed = first["seed"] if seed is None else seed
     if not curves:
         return None
     return plot_spectra(curves, out_dir / FIG_SPECTRA,
                         title="Representation spectra of r on the test split "
-                        f"(Fig 7b / 9){title_suffix}")
+                        f"(Fig 7b / 9){title_suffix}", precision=precision)
 
 
 def embedding_spectrum(rows: list[dict], out_dir: str | os.PathLike, *,
@@ -59,11 +70,12 @@ def embedding_spectrum(rows: list[dict], out_dir: str | os.PathLike, *,
     for s in row["per_seed"]:
         ev = _eigenvalues(out_dir, s["run_dir"], "spectrum_embedding/spectrum.json")
         if ev is not None:
-            curves[f"seed {s['seed']} ({s['collapsed_dims_z']} collapsed)"] = ev
+            curves[f"seed {s['seed']}"] = ev  # the legend adds the count below threshold
     if not curves:
         return None
     return plot_spectra(curves, out_dir / FIG_EMBEDDING, threshold=1e-4,
-                        title=f"Embedding spectrum of z, {row['label']} (Fig 2)")
+                        title=f"Embedding spectrum of z, {row['label']} (Fig 2)",
+                        precision=_precision([row], out_dir, "spectrum_embedding/spectrum.json"))
 
 
 def top1_vs_d0(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
@@ -106,3 +118,32 @@ def draw_all(rows: list[dict], out_dir: str | os.PathLike) -> dict[str, str]:
             "embedding_spectrum_mlp": embedding_spectrum(rows, out_dir),
             "top1_vs_d0": top1_vs_d0(rows, out_dir)}
     return {k: Path(v).name for k, v in made.items() if v is not None}
+
+
+def spectrum_title(space: str, label: str, seed: int) -> str:
+    """The title `reproduce` gives a run's spectrum.png (kept here so a replot matches it)."""
+    what = "Representation (r)" if space == "representation" else "Embedding (z)"
+    return f"{what} spectrum: {label}, seed {seed}"
+
+
+def replot(out_dir: str | os.PathLike) -> list[Path]:
+    """Redraw every figure of a reproduction folder from its JSON alone (no training, no
+    features): each run's spectrum_{embedding,representation}/spectrum.png from spectrum.json,
+    and the summary figures from results.json. Returns the PNGs written."""
+    from dimcollapse.errors import UserError
+    from dimcollapse.report.spectrum_plot import replot_spectrum_folder
+
+    out = Path(out_dir)
+    path = out / "results.json"
+    if not path.is_file():
+        raise UserError(f"no {path} to replot from: pass the --out folder of a reproduction")
+    rows = json.loads(path.read_text())["arms"]
+    written = []
+    for row in rows:
+        for s in row["per_seed"]:
+            for space in ("embedding", "representation"):
+                folder = out / s["run_dir"] / f"spectrum_{space}"
+                if (folder / "spectrum.json").is_file():
+                    written.append(replot_spectrum_folder(
+                        folder, title=spectrum_title(space, row["label"], s["seed"])))
+    return written + [out / name for name in draw_all(rows, out).values()]

@@ -9,6 +9,7 @@ those files (`report.demo_report.image_section`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,18 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
     summary["figure"] = FIGURE
     write_json(out / SUMMARY, summary)
     return summary
+
+
+def replot_images(demo_dir: str | os.PathLike) -> Path:
+    """Redraw DEMO/images/spectra.png from images.json and the runs' spectrum.json (no
+    training). Returns the PNG path."""
+    import json
+
+    from dimcollapse.errors import UserError
+    from dimcollapse.report.image_demo_plot import side_by_side_spectra
+
+    out = Path(demo_dir) / IMAGES_DIR
+    if not (out / SUMMARY).is_file():
+        raise UserError(f"no {out / SUMMARY} to replot from: run `dimcollapse demo` first")
+    runs = json.loads((out / SUMMARY).read_text())["runs"]
+    return side_by_side_spectra(out, [(r["label"], r["run_dir"]) for r in runs], out / FIGURE)

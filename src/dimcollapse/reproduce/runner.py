@@ -137,6 +137,7 @@ def _train(job: Job, budget: Budget, *, quiet: bool, log) -> TrainInfo:
 def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any]:
     from dimcollapse.eval.evaluate import Evaluator, probe_file, spectrum_dir
     from dimcollapse.eval.target import data_spec, resolve_target
+    from dimcollapse.report.reproduce_figures import spectrum_title
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata, write_json
 
@@ -149,9 +150,8 @@ def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any
     out: dict[str, Any] = {}
     for space in ("embedding", "representation"):
         summary = ev.spectrum(space)
-        what = "Representation (r)" if space == "representation" else "Embedding (z)"
         write_spectrum_report(summary, job.run_dir / spectrum_dir(space), metadata=meta,
-                              title=f"{what} spectrum: {job.arm.label}, seed {job.seed}")
+                              title=spectrum_title(space, job.arm.label, job.seed))
         out[space] = summary
     out["probe"] = ev.probe(select=budget.select_l2)
     write_json(job.run_dir / probe_file(None), {**out["probe"].to_dict(), "metadata": meta})

@@ -19,11 +19,11 @@ from dimcollapse.toy.verify import run_checks
 
 # experiment -> (json name, [(png name, figure function)])
 FILES = {
-    "strong-aug": ("strong_aug.json", [("strong_aug.png", figures.strong_aug_figure)]),
+    "strong-aug": ("strong_aug.json", [("strong_aug.png", figures.strong_aug_png)]),
     "implicit-reg": ("implicit_reg.json",
-                     [("implicit_reg_alignment.png", figures.alignment_figure),
-                      ("implicit_reg_trajectories.png", figures.trajectories_figure)]),
-    "depth": ("depth.json", [("depth.png", figures.depth_figure)]),
+                     [("implicit_reg_alignment.png", figures.alignment_png),
+                      ("implicit_reg_trajectories.png", figures.trajectories_png)]),
+    "depth": ("depth.json", [("depth.png", figures.depth_png)]),
     "verify": ("verify.json", []),
 }
 
@@ -51,6 +51,23 @@ def _write(name: str, result: dict, out_dir: Path) -> list[Path]:
     for png, draw in pngs:
         draw(loaded, out_dir / png)
     return [out_dir / json_name] + [out_dir / p for p, _ in pngs]
+
+
+def replot(name: str, out_dir: Path) -> list[Path]:
+    """Redraw the PNGs of experiment `name` from out_dir/<name>.json alone (no training)."""
+    out_dir = Path(out_dir)
+    json_name, pngs = FILES[name]
+    path = out_dir / json_name
+    if not path.is_file():
+        raise UserError(f"no {path} to replot: run `dimcollapse toy {name} --out {out_dir}` "
+                        "first, or pass the --out folder that holds it")
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"cannot read {path} ({err}); rerun the experiment") from None
+    for png, draw in pngs:
+        draw(loaded, out_dir / png)
+    return [out_dir / p for p, _ in pngs]
 
 
 def strong_aug(cfg: StrongAugConfig, out_dir: Path, *, progress: bool = True) -> list[Path]:

@@ -25,7 +25,9 @@ from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
 from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.optim import set_lr
+from dimcollapse.progress import Progress
 from dimcollapse.runinfo import run_metadata
+from dimcollapse.runstatus import one_line, process_fields, refresh_status, utc_now
 from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_checkpoint
 from dimcollapse.train.hooks import SpectrumHook, default_window_steps
 from dimcollapse.train.metrics import IntervalMeter
@@ -61,22 +63,29 @@ class TrainResult:
 
 
 def run_training(out_dir, *, preset: str | None = None, overrides: dict | None = None,
-                 resume=None, quiet: bool = False) -> TrainResult:
+                 resume=None, quiet: bool = False,
+                 progress_interval_s: float | None = None) -> TrainResult:
     """Plan the run (preset + overrides, or resume from the folder's checkpoint) and train."""
     cfg, ckpt = plan_run(out_dir, preset=preset, overrides=overrides, resume=resume)
-    return train(cfg, out_dir, checkpoint=ckpt, quiet=quiet)
+    return train(cfg, out_dir, checkpoint=ckpt, quiet=quiet,
+                 progress_interval_s=progress_interval_s)
 
 
-def train(cfg: TrainConfig, out_dir, *, checkpoint=None, quiet: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, out_dir, *, checkpoint=None, quiet: bool = False,
+          progress_interval_s: float | None = None) -> TrainResult:
     """Pretrain with `cfg`, writing the run folder `out_dir`; continue from `checkpoint` if given.
 
+    Progress goes to stderr: a tqdm bar on a terminal, else a plain line every
+    `progress_interval_s` seconds (default `progress.DEFAULT_INTERVAL_S`); none when `quiet`.
     Starts (and afterwards stops) torch.distributed from torchrun's environment unless a
     process group already exists. Raises LossNotFinite, PeerLost, or UserError for bad input.
     """
     owns_group = not torch.distributed.is_initialized()
     info = distributed.init_from_env()
     try:
-        return _Run(resolve(cfg), Path(out_dir), info, quiet).execute(checkpoint)
+        run = _Run(resolve(cfg), Path(out_dir), info, quiet)
+        run.progress_interval_s = progress_interval_s
+        return run.execute(checkpoint)
     except RuntimeError as err:
         if info.world_size > 1 and _is_comm_error(err):
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else repr(err)
@@ -110,6 +119,7 @@ class _Run:
         self.folder = RunFolder(out_dir, writer=info.is_main)
         self.quiet = quiet
         self.show_bar = not quiet and info.is_main and sys.stderr.isatty()
+        self.progress_interval_s: float | None = None
         # JSON round trip: plain str/int values only (torch.__version__ is a str subclass that
         # torch.load(weights_only=True) refuses to unpickle).
         self.metadata = json.loads(json.dumps(run_metadata()))
@@ -137,20 +147,50 @@ class _Run:
         self.folder.create()
         self.folder.write_config(cfg)
         self.folder.truncate_metrics(start)
-        starts = self.folder.read_run().get("starts", []) if ckpt else []
+        previous = {}
+        if ckpt:  # a stale "running" (killed process) reads as "interrupted" from here on
+            previous = refresh_status(self.folder.path) if info.is_main else self.folder.read_run()
+        starts = previous.get("starts", [])
         starts.append({"step": start, "utc": self.metadata["utc"],
-                       "command": self.metadata["command"]})
-        self.folder.update_run(**self.metadata, status="running", world_size=info.world_size,
+                       "command": self.metadata["command"],
+                       "previous_status": previous.get("status")})
+        if ckpt:  # say it, as `reproduce` does: a rerun is not a fresh start
+            was = previous.get("status")
+            self._say(f"resuming from {checkpoint} at step {start}"
+                      + (f" (the previous run is {was})" if was else ""))
+        self.folder.update_run(**{**self.metadata, **process_fields()}, status="running",
+                               error=None, checkpoint_step=start if ckpt else None,
+                               world_size=info.world_size,
                                device=str(self.device), precision=self.precision.name,
                                total_steps=self.total, warmup_steps=self.warmup,
                                steps_per_epoch=self.steps_per_epoch, train_images=len(dataset),
-                               num_classes=len(dataset.classes), starts=starts)
-        self._say(f"{cfg.model.backbone}/{cfg.model.projector} on {cfg.data.dataset} "
+                               num_classes=len(dataset.classes), starts=starts,
+                               dataset=dataset.name, data_note=dataset.note,
+                               normalization={"mean": list(dataset.mean),
+                                              "std": list(dataset.std)})
+        if dataset.note:
+            self._say(dataset.note)
+        self._say(f"{cfg.model.backbone}/{cfg.model.projector} on {dataset.name} "
                   f"({len(dataset)} images): steps {start}->{self.total} of "
                   f"{cfg.loop.batch_size} pairs, {cfg.optim.name} lr {cfg.optim.lr:g}, "
                   f"{self.precision.name} on {self.device}, {info.world_size} process(es); "
                   f"run folder {self.folder.path}")
-        return self._loop(start)
+        try:
+            return self._loop(start)
+        except BaseException as err:
+            self._record_failure(err)
+            raise
+
+    def _record_failure(self, err: BaseException) -> None:
+        """run.json says how the run ended when the process can still say it."""
+        status = self.folder.read_run().get("status")
+        if status != "running":  # diverged / interrupted were recorded where they happened
+            return
+        if isinstance(err, KeyboardInterrupt):
+            self.folder.update_run(status="interrupted", error="KeyboardInterrupt",
+                                   ended_utc=utc_now())
+        else:
+            self.folder.update_run(status="failed", error=one_line(err), ended_utc=utc_now())
 
     def _build_model(self, num_classes: int, ckpt: dict | None) -> None:
         cfg, loop = self.cfg, self.cfg.loop
@@ -167,13 +207,11 @@ class _Run:
 
     # -- the steps -------------------------------------------------------------------------
     def _loop(self, start: int) -> TrainResult:
-        from tqdm import tqdm
-
         loop, parts = self.cfg.loop, self.parts
         meter, record, t0 = IntervalMeter(), {}, time.perf_counter()
-        t_step, speed = t0, None  # progress-bar images/s (moving average)
-        bar = tqdm(total=self.total, initial=start, disable=not self.show_bar, unit="step",
-                   dynamic_ncols=True, file=sys.stderr)
+        bar = Progress(self.total, initial=start, prefix="dimcollapse train", unit="step",
+                       rate_unit="images", quiet=self.quiet or not self.info.is_main,
+                       interval_s=self.progress_interval_s)
         log = self.folder.open_metrics()
         batches = iter(self.batches)
         try:
@@ -204,13 +242,8 @@ class _Run:
                         if log is not None:
                             log.write(_json_line(record))
                         meter = IntervalMeter()
-                    now = time.perf_counter()
-                    rate = stats.count / max(now - t_step, 1e-9)
-                    speed = rate if speed is None else 0.9 * speed + 0.1 * rate
-                    t_step = now
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{stats.loss:.4f}", lr=f"{lr:.3g}",
-                                    img_s=f"{speed:.0f}", refresh=False)
+                    bar.update(1, items=int(stats.count),
+                               loss=float(stats.loss), lr=f"{lr:.3g}")
                     if stats.stop:
                         path = self._checkpoint(done, self.folder.last)
                         self.folder.update_run(status="interrupted", step=done)
@@ -246,6 +279,7 @@ class _Run:
                 "git_sha": self.metadata["git_sha"],
                 "metadata": self.metadata,
             })
+            self.folder.update_run(checkpoint_step=step, heartbeat_utc=utc_now())
         distributed.barrier()
         return path
 
