@@ -96,6 +96,8 @@ def test_lidar_separated_clusters_vs_identical_clusters():
     assert 1.9 < along_k < 2.1
     means_all = 10.0 * rng.standard_normal((n, d))
     assert lidar(means_all[:, None, :] + noise) > 0.95 * d
+    # pitfall kept as documented: no sample signal at all also scores near d (Sigma_lidar ~ I/q)
+    assert lidar(rng.standard_normal((n, q, d))) > 0.9 * d
     # identical clusters: every sample has the same views -> Sigma_b = 0 (to rounding of the
     # grand mean), LiDAR undefined, in memory and streaming
     same = np.broadcast_to(noise[0] + 3.0, (n, q, d))
