@@ -169,6 +169,23 @@ def test_torch_input_matches_numpy():
     assert acc_b.n == 40
 
 
+def test_torch_backend_equals_numpy_backend():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(87)
+    v = views_data(rng, 70, 5, 6, offset=4.0)
+    want = lidar(v)
+    acc = LidarAccumulator(6, backend="torch")  # the CUDA code path's arithmetic, on the CPU
+    acc.update(v[:33])
+    acc.update(v[33:])
+    assert acc._means.backend == "torch"
+    assert acc.lidar() == pytest.approx(want, rel=1e-12)
+    numpy_acc = LidarAccumulator(6)
+    numpy_acc.update(v[:20])
+    torch_acc = LidarAccumulator(6, backend="torch")
+    torch_acc.update(v[20:])
+    assert numpy_acc.merge_(torch_acc).lidar() == pytest.approx(want, rel=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(10, 4), (10, 1, 4)])
 def test_lidar_rejects_bad_views(shape):
     with pytest.raises(UserError):

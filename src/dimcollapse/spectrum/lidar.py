@@ -34,7 +34,7 @@ import numpy as np
 
 from dimcollapse.errors import UserError
 from dimcollapse.spectrum.covariance import as_numpy, is_tensor
-from dimcollapse.spectrum.moments import Moments
+from dimcollapse.spectrum.moments import BACKENDS, Moments
 
 LIDAR_DELTA = 1e-4
 LIDAR_EPS = 1e-8
@@ -142,12 +142,17 @@ class LidarAccumulator:
     samples). Two accumulators merge with `merge_`; `all_reduce_` sums over torch.distributed
     ranks (every rank calls it), after which every rank has the metric of the global set.
     CUDA tensors keep the state on their device; numpy arrays and CPU tensors use numpy.
+    backend="torch" forces torch ops on the CPU too (the tests check the CUDA path's arithmetic
+    with it on machines without a GPU).
     """
 
     def __init__(self, dim: int, *, q: int | None = None, delta: float = LIDAR_DELTA,
-                 eps: float = LIDAR_EPS):
+                 eps: float = LIDAR_EPS, backend: str | None = None):
         if dim < 1:
             raise UserError(f"dim must be >= 1, got {dim}")
+        if backend is not None and backend not in BACKENDS:
+            raise UserError(f"backend must be None or one of {BACKENDS}, got {backend!r}")
+        self._backend_request = backend
         if q is not None and q < 2:
             raise UserError(f"q must be >= 2 views per sample, got {q}")
         _check_constants(delta, eps)
@@ -172,7 +177,8 @@ class LidarAccumulator:
         self.q = int(views.shape[1])
         if self._means is None:
             on_gpu = is_tensor(views) and views.device.type != "cpu"
-            self._init_state("torch" if on_gpu else "numpy", views.device if on_gpu else None)
+            backend = self._backend_request or ("torch" if on_gpu else "numpy")
+            self._init_state(backend, views.device if on_gpu else None)
         if self._means.backend == "torch":
             x = self._means.xp.as_tensor(views).to(self._means.device, self._means.xp.float64)
         else:
