@@ -12,6 +12,13 @@
   number of eigenvalues of the covariance below ``rel_threshold`` times the largest.
 - Per-dimension std of L2-normalised embeddings (Chen & He, SimSiam, CVPR 2021, Fig 2):
   ~ 1/sqrt(d) when the embeddings spread over all d dimensions, -> 0 under collapse.
+- Effective rank (Roy & Vetterli, EUSIPCO 2007): singular values sigma_k of any matrix,
+  k = 1..min(M, N); p_k = sigma_k / ||sigma||_1 (no eps; 0 log 0 = 0); erank = exp(H(p)).
+- NESum (He & Ozay, ICML 2022, Def. 4.1): sum_i lambda_i / lambda_1 of the covariance
+  eigenvalues, in [1, d].
+
+LiDAR (Thilak et al., ICLR 2024) lives in `spectrum/lidar.py`, the collapse verdict in
+`spectrum/verdict.py`.
 """
 
 from __future__ import annotations
@@ -133,3 +140,54 @@ def std_summary(std: np.ndarray) -> StdSummary:
     std = np.asarray(std, dtype=np.float64)
     return StdSummary(mean=float(std.mean()), min=float(std.min()), max=float(std.max()),
                       reference_1_over_sqrt_d=float(1.0 / np.sqrt(std.size)))
+
+
+def effective_rank_from_singular_values(singular_values) -> float:
+    """Effective rank (Roy & Vetterli 2007) from a matrix's singular values. (Q,) -> scalar.
+
+    p_k = sigma_k / sum_j sigma_j over all Q = min(M, N) singular values; erank = exp(-sum_k
+    p_k log p_k) with 0 log 0 = 0, so zero singular values add nothing and erank lies in
+    [1, rank]: exactly r for r equal nonzero values. Unlike RankMe there is no eps (RankMe adds
+    1e-7 to every p_k, which lifts a rank-1 matrix slightly above 1).
+
+    The singular values of the symmetric PSD covariance C are its eigenvalues, so
+    ``effective_rank_from_singular_values(covariance_spectrum(z, ...))`` is erank(C); the
+    centred data matrix has singular values sqrt(N * eigenvalue), so passing
+    ``np.sqrt(eigenvalues)`` gives erank of the centred rows instead (its p_k follow sigma_k,
+    not sigma_k^2, and weigh small directions more).
+    """
+    s = np.asarray(singular_values, dtype=np.float64).ravel()
+    if s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
+        raise ValueError("singular values must be a non-empty vector of finite values >= 0")
+    total = s.sum()
+    if not total > 0:
+        raise ValueError("the effective rank is undefined for an all-zero matrix")
+    p = s[s > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def effective_rank(matrix) -> float:
+    """Effective rank (Roy & Vetterli 2007) of any real matrix, via a float64 SVD. (M, N) -> ().
+
+    Use it on whatever matrix you mean: the raw embeddings (RankMe without its eps), the centred
+    embeddings, or the covariance C (whose singular values are its eigenvalues).
+    """
+    x = np.asarray(as_numpy(matrix), dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {x.shape}")
+    return effective_rank_from_singular_values(np.linalg.svd(x, compute_uv=False))
+
+
+def nesum(eigenvalues) -> float:
+    """NESum, the normalised eigenvalue sum (He & Ozay, ICML 2022, Def. 4.1). (d,) -> scalar.
+
+    NESum = sum_i lambda_i / lambda_1 over the eigenvalues of the feature covariance, lambda_1
+    the largest. 1 for a rank-1 (collapsed) covariance, d for a whitened one (all equal).
+    Negative eigenvalues are rounding of a PSD matrix and count as 0. The value is the inverse
+    of the top eigenvalue's share of the variance (the "stable rank" of the centred rows).
+    """
+    ev = np.maximum(np.asarray(eigenvalues, dtype=np.float64).ravel(), 0.0)
+    top = ev.max(initial=0.0)
+    if not top > 0:
+        raise ValueError("NESum is undefined when all eigenvalues are 0 (constant embeddings)")
+    return float(ev.sum() / top)
