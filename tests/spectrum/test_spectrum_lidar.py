@@ -177,7 +177,7 @@ def test_torch_backend_equals_numpy_backend():
     acc = LidarAccumulator(6, backend="torch")  # the CUDA code path's arithmetic, on the CPU
     acc.update(v[:33])
     acc.update(v[33:])
-    assert acc._means.backend == "torch"
+    assert acc._means.ops.name == "torch"
     assert acc.lidar() == pytest.approx(want, rel=1e-12)
     numpy_acc = LidarAccumulator(6)
     numpy_acc.update(v[:20])

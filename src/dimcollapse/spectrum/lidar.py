@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 from dimcollapse.errors import UserError
+from dimcollapse.spectrum.backend import BACKENDS, ArrayOps, ops_for
 from dimcollapse.spectrum.covariance import as_numpy, is_tensor
-from dimcollapse.spectrum.moments import BACKENDS, Moments
+from dimcollapse.spectrum.moments import Moments
 
 LIDAR_DELTA = 1e-4
 LIDAR_EPS = 1e-8
@@ -151,7 +152,8 @@ class LidarAccumulator:
         if dim < 1:
             raise UserError(f"dim must be >= 1, got {dim}")
         if backend is not None and backend not in BACKENDS:
-            raise UserError(f"backend must be None or one of {BACKENDS}, got {backend!r}")
+            raise UserError(f"backend must be None or one of {tuple(BACKENDS)}, got "
+                            f"{backend!r}")
         self._backend_request = backend
         if q is not None and q < 2:
             raise UserError(f"q must be >= 2 views per sample, got {q}")
@@ -165,9 +167,9 @@ class LidarAccumulator:
         """Samples (classes) seen."""
         return 0 if self._means is None else self._means.n
 
-    def _init_state(self, backend: str, device=None) -> None:
-        self._means = Moments(self.dim, shifted=True, backend=backend, device=device)
-        self._within = Moments(self.dim, shifted=False, backend=backend, device=device)
+    def _init_state(self, ops: ArrayOps) -> None:
+        self._means = Moments(self.dim, shifted=True, ops=ops)
+        self._within = Moments(self.dim, shifted=False, ops=ops)
 
     def update(self, views) -> None:
         """Add b whole samples: views (b, q, d), numpy or torch, any real dtype."""
@@ -178,11 +180,9 @@ class LidarAccumulator:
         if self._means is None:
             on_gpu = is_tensor(views) and views.device.type != "cpu"
             backend = self._backend_request or ("torch" if on_gpu else "numpy")
-            self._init_state(backend, views.device if on_gpu else None)
-        if self._means.backend == "torch":
-            x = self._means.xp.as_tensor(views).to(self._means.device, self._means.xp.float64)
-        else:
-            x = np.asarray(as_numpy(views), dtype=np.float64)
+            self._init_state(ops_for(backend, str(views.device) if on_gpu else "cpu"))
+        ops = self._means.ops
+        x = ops.cast(ops.from_batch(views), "float64")
         means = x.mean(1)
         self._means.update(means)
         self._within.update((x - means[:, None, :]).reshape(-1, self.dim))
@@ -200,7 +200,7 @@ class LidarAccumulator:
         if self.q is not None and other.q != self.q:
             raise UserError(f"cannot merge q={other.q} views into q={self.q}: keep q fixed")
         if self._means is None:
-            self._init_state(other._means.backend, other._means.device)
+            self._init_state(other._means.ops)
         self.q = other.q
         self._means.merge_(other._means)
         self._within.merge_(other._within)
@@ -213,7 +213,7 @@ class LidarAccumulator:
         zeros (it needs q given at construction then, so that q agrees).
         """
         if self._means is None:
-            self._init_state("numpy")
+            self._init_state(ops_for("numpy", "cpu"))
         self._means.all_reduce_()
         self._within.all_reduce_()
         return self
