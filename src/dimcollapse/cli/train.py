@@ -84,7 +84,8 @@ def add_parser(sub) -> None:
                    "error if there is none); with a path, from that checkpoint. Without "
                    "--resume a run folder holding a checkpoint is resumed automatically")
     _add_flags(g, "run", configs)
-    g.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+    g.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, "
+                   "plain lines every 30 s otherwise) or status lines")
     g.add_argument("--print-config", action="store_true",
                    help="check the config as a run does (arm, d0, loss, optimizer, "
                    "views), print it as JSON and exit without training")
