@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
+from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 DESCRIPTION = """\
 Frozen-backbone evaluation (the paper's Table 1 protocol on cached features): the train and
@@ -67,7 +68,8 @@ def add_parser(sub) -> None:
 
     add_eval_arguments(p)
     p.add_argument("--quiet", action="store_true",
-                   help="no progress (a bar on a terminal, plain lines every 30 s otherwise) "
+                   help="no progress (a bar on a terminal, plain lines every "
+                   f"{DEFAULT_INTERVAL_S:g} s otherwise) "
                    "or result line")
     p.set_defaults(func=_run)
 

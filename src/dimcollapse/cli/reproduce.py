@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from dimcollapse.catalogue import EVAL_PRECISIONS
+from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 DESCRIPTION = """\
 Trains every arm of the paper's Table 1 (SimCLR 2-layer, 1-layer, no projector, DirectCLR),
@@ -89,7 +90,8 @@ def add_parser(sub) -> None:
                    help="only redraw every figure of --out (results.json, each run's "
                    "spectrum.json) without training or evaluating")
     p.add_argument("--quiet", action="store_true",
-                   help="no progress (bars on a terminal, plain lines every 30 s otherwise) "
+                   help="no progress (bars on a terminal, plain lines every "
+                   f"{DEFAULT_INTERVAL_S:g} s otherwise) "
                    "or per-arm lines")
     p.set_defaults(func=_run)
 

@@ -25,6 +25,7 @@ from dimcollapse.config import (
     preset_config,
     resolve,
 )
+from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 # dest -> dotted config key, from the catalogue. Other flags are handled in _overrides.
 FLAG_KEYS = {f.dest: f.key for f in FLAGS}
@@ -85,7 +86,7 @@ def add_parser(sub) -> None:
                    "--resume a run folder holding a checkpoint is resumed automatically")
     _add_flags(g, "run", configs)
     g.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, "
-                   "plain lines every 30 s otherwise) or status lines")
+                   f"plain lines every {DEFAULT_INTERVAL_S:g} s otherwise) or status lines")
     g.add_argument("--print-config", action="store_true",
                    help="check the config as a run does (arm, d0, loss, optimizer, "
                    "views), print it as JSON and exit without training")
