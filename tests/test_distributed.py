@@ -215,6 +215,24 @@ def test_two_gloo_ranks_match_one_process():
         assert nb == 1
 
 
+def _work_check_same(info):
+    distributed.check_same_on_all_ranks(7, what="x", fix="y")  # agree: no error
+    try:
+        distributed.check_same_on_all_ranks(3 * info.rank, what="the start step", fix="share it")
+    except UserError as err:
+        return str(err)
+    return None
+
+
+@pytest.mark.ddp
+def test_ranks_that_disagree_all_raise_the_same_user_error():
+    res = _spawn(_work_check_same)
+    assert sorted(res) == [0, 1] and all(s == "ok" for s, _ in res.values()), res
+    for rank, (_, message) in res.items():
+        assert message == (f"the ranks disagree on the start step (from 0 to 3; rank {rank} "
+                           f"has {3 * rank}): share it")
+
+
 def _work_dead_peer(info):
     if info.rank == 1:
         os._exit(0)  # dies without a word

@@ -240,6 +240,25 @@ def all_reduce_sum_(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def check_same_on_all_ranks(value: int, *, what: str, fix: str) -> None:
+    """Raise the same UserError on every rank unless all ranks pass the same integer `value`.
+
+    One all-reduce (max of value and of -value), so every rank learns the disagreement and
+    none is left waiting in a later collective. No-op in a single process.
+    """
+    if not is_distributed():
+        return
+    device = "cpu"
+    if dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    t = torch.tensor([value, -value], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    high, low = int(t[0]), -int(t[1])
+    if high != low:
+        raise UserError(f"the ranks disagree on {what} (from {low} to {high}; rank "
+                        f"{get_rank()} has {value}): {fix}")
+
+
 def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
     if is_distributed():
