@@ -186,7 +186,8 @@ def test_elastic_restart_after_a_killed_rank_resumes_bit_for_bit(tiny_data, tmp_
     for k in sa:
         assert torch.equal(sa[k]["momentum_buffer"], sb[k]["momentum_buffer"]), k
     assert _losses(tmp_path / "elastic") == _losses(tmp_path / "ref")
-    # both ranks of the restarted group read the checkpoint: rank 0 said so, rank 1 ran
+    # rank 0 of attempt 1 resumed from the checkpoint; rank 1 did too, or the loop's start-step
+    # check (distributed.check_same_on_all_ranks) would have stopped both
     restarted = worker_logs(tmp_path / "logs-elastic", 1, 0)
     assert f"steps {starts[1]}->6" in restarted, restarted[-2000:]
 
