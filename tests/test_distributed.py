@@ -306,6 +306,25 @@ def test_global_batchnorm_is_batchnorm_in_one_process():
     torch.testing.assert_close(model(x), ref(x))
 
 
+def test_agent_store_prefix_per_attempt_on_one_node_and_warning_across_nodes(monkeypatch):
+    import datetime
+
+    port, timeout = _free_port(), datetime.timedelta(seconds=5)  # a missing key fails in 5 s
+    server = torch.distributed.TCPStore("127.0.0.1", port, 1, is_master=True, timeout=timeout,
+                                        wait_for_workers=False)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("GROUP_WORLD_SIZE", "1")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "3")
+    distributed._agent_store("127.0.0.1", port, 2, timeout).set("k", "v")
+    assert server.get("dimcollapse/attempt_3/k") == b"v"  # a fresh namespace for attempt 3
+    monkeypatch.setenv("GROUP_WORLD_SIZE", "2")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "1")
+    with pytest.warns(UserWarning, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        store = distributed._agent_store("127.0.0.1", port, 2, timeout)
+    store.set("k2", "w")  # across nodes: no prefix (restart counts differ between agents)
+    assert server.get("k2") == b"w"
+
+
 def test_torchrun_env_without_master_is_a_user_error(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")

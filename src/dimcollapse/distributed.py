@@ -7,8 +7,8 @@ identities, so library code calls them unconditionally.
 - `init_from_env()` reads torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
   MASTER_PORT) and starts the process group with a timeout, so that a dead or stuck peer makes
   the other ranks raise instead of hanging forever. A rank that cannot reach MASTER_ADDR:PORT
-  fails after `connect_timeout_s` with a one-line UserError, and under torchrun each worker-group
-  restart gets its own keys in the agent's store (see `_agent_store`).
+  fails after `connect_timeout_s` with a one-line UserError, and under a single torchrun agent
+  each worker-group restart gets its own keys in the agent's store (see `_agent_store`).
 - `gather_with_grad(t)` is the gradient-passing all-gather used by the contrastive losses: a
   small autograd Function over `dist.all_gather` whose backward all-reduces (sums) every rank's
   gradient and keeps this rank's slice. (`torch.distributed.nn.functional.all_gather` does the
@@ -25,6 +25,7 @@ import datetime
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -129,17 +130,28 @@ def _uses_agent_store() -> bool:
 
 
 def _agent_store(addr: str, port: int, world_size: int, timeout: datetime.timedelta):
-    """A client of the torchrun agent's TCPStore, with a key prefix per worker-group attempt.
+    """A client of the torchrun agent's TCPStore; on one node, a key prefix per restart attempt.
 
-    torchrun keeps one store for the whole job and restarts (`--max-restarts`) reuse it; the
-    keys a previous attempt's process group wrote (gloo listening addresses, NCCL ids) are
-    still there, so without a fresh prefix the restarted ranks read them and connect to dead
-    peers ("Gloo connectFullMesh failed ... Connection refused", measured with torch 2.14).
-    torch's env:// does exactly this minus the prefix.
+    torchrun 2.x keeps one store for the whole job and its restarts (`--max-restarts`) reuse
+    it; the keys a dead attempt's process group wrote (gloo listening addresses, NCCL ids) are
+    still there, so the restarted ranks read them and connect to dead peers ("Gloo
+    connectFullMesh failed ... Connection refused", measured with torch 2.14; pytorch/pytorch
+    issues 135712, 167288). Under one agent (GROUP_WORLD_SIZE 1) every worker sees the same
+    TORCHELASTIC_RESTART_COUNT, so it makes a safe prefix. Across nodes each agent counts its
+    own restarts and the counts can differ, so a prefix would split the group; there the fix is
+    torch's own switch, TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment (then
+    this function is not used), and rank 0 warns when restarts are asked for without it.
     """
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     client = dist.TCPStore(addr, port, world_size, is_master=False, timeout=timeout)
-    return dist.PrefixStore(f"dimcollapse/attempt_{attempt}", client)
+    if os.environ.get("GROUP_WORLD_SIZE", "1") == "1":
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        return dist.PrefixStore(f"dimcollapse/attempt_{attempt}", client)
+    if os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") != "0" and _env_int("RANK") == 0:
+        warnings.warn("torchrun --max-restarts over several nodes: set "
+                      "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment on every "
+                      "node, or a restarted group connects to the dead one's addresses and fails "
+                      "(pytorch/pytorch#135712); see docs/training.md", stacklevel=3)
+    return client
 
 
 def _wait_until_reachable(addr: str, port: int, *, rank: int, world_size: int,
