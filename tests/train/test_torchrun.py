@@ -227,9 +227,10 @@ def test_a_rank_that_cannot_reach_the_rendezvous_fails_in_bounded_time(tiny_data
              "--rdzv-id", "unreachable", "--local-addr", "127.0.0.1"]
     cmds = [
         [*agent, "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-conf", "join_timeout=20",
-         "-m", "dimcollapse", "train", *args],
+         "--log-dir", str(tmp_path / "logs-good"), "-m", "dimcollapse", "train", *args],
         [*agent, "--rdzv-endpoint", f"127.0.0.1:{wrong}",
-         "--rdzv-conf", "is_host=false,read_timeout=10", "-m", "dimcollapse", "train", *args],
+         "--rdzv-conf", "is_host=false,read_timeout=10", "--log-dir",
+         str(tmp_path / "logs-wrong"), "-m", "dimcollapse", "train", *args],
     ]
     procs, ended = [], {}
     t0 = time.monotonic()
