@@ -215,6 +215,24 @@ def test_two_gloo_ranks_match_one_process():
         assert nb == 1
 
 
+def _work_check_same(info):
+    distributed.check_same_on_all_ranks(7, what="x", fix="y")  # agree: no error
+    try:
+        distributed.check_same_on_all_ranks(3 * info.rank, what="the start step", fix="share it")
+    except UserError as err:
+        return str(err)
+    return None
+
+
+@pytest.mark.ddp
+def test_ranks_that_disagree_all_raise_the_same_user_error():
+    res = _spawn(_work_check_same)
+    assert sorted(res) == [0, 1] and all(s == "ok" for s, _ in res.values()), res
+    for rank, (_, message) in res.items():
+        assert message == (f"the ranks disagree on the start step (from 0 to 3; rank {rank} "
+                           f"has {3 * rank}): share it")
+
+
 def _work_dead_peer(info):
     if info.rank == 1:
         os._exit(0)  # dies without a word
@@ -286,6 +304,25 @@ def test_global_batchnorm_is_batchnorm_in_one_process():
     torch.testing.assert_close(model[1].running_var, ref[1].running_var)
     model.eval(), ref.eval()
     torch.testing.assert_close(model(x), ref(x))
+
+
+def test_agent_store_prefix_per_attempt_on_one_node_and_warning_across_nodes(monkeypatch):
+    import datetime
+
+    port, timeout = _free_port(), datetime.timedelta(seconds=5)  # a missing key fails in 5 s
+    server = torch.distributed.TCPStore("127.0.0.1", port, 1, is_master=True, timeout=timeout,
+                                        wait_for_workers=False)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("GROUP_WORLD_SIZE", "1")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "3")
+    distributed._agent_store("127.0.0.1", port, 2, timeout).set("k", "v")
+    assert server.get("dimcollapse/attempt_3/k") == b"v"  # a fresh namespace for attempt 3
+    monkeypatch.setenv("GROUP_WORLD_SIZE", "2")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "1")
+    with pytest.warns(UserWarning, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        store = distributed._agent_store("127.0.0.1", port, 2, timeout)
+    store.set("k2", "w")  # across nodes: no prefix (restart counts differ between agents)
+    assert server.get("k2") == b"w"
 
 
 def test_torchrun_env_without_master_is_a_user_error(monkeypatch):

@@ -6,7 +6,9 @@ identities, so library code calls them unconditionally.
 
 - `init_from_env()` reads torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
   MASTER_PORT) and starts the process group with a timeout, so that a dead or stuck peer makes
-  the other ranks raise instead of hanging forever.
+  the other ranks raise instead of hanging forever. A rank that cannot reach MASTER_ADDR:PORT
+  fails after `connect_timeout_s` with a one-line UserError, and under a single torchrun agent
+  each worker-group restart gets its own keys in the agent's store (see `_agent_store`).
 - `gather_with_grad(t)` is the gradient-passing all-gather used by the contrastive losses: a
   small autograd Function over `dist.all_gather` whose backward all-reduces (sums) every rank's
   gradient and keeps this rank's slice. (`torch.distributed.nn.functional.all_gather` does the
@@ -21,6 +23,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
+import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +35,7 @@ from torch import nn
 from dimcollapse.errors import UserError
 
 DEFAULT_TIMEOUT_S = 1800.0
+DEFAULT_CONNECT_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -56,14 +62,19 @@ def _env_int(name: str) -> int:
 
 
 def init_from_env(
-    backend: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    backend: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    connect_timeout_s: float | None = None,
 ) -> DistInfo:
     """Start torch.distributed from torchrun's environment, or fall back to one process.
 
     Under torchrun (RANK and WORLD_SIZE set): backend `nccl` when CUDA is available, else `gloo`
     (override with `backend=`); on CUDA the device is `cuda:LOCAL_RANK` and becomes the current
     device. Collectives that wait longer than `timeout_s` seconds raise (a peer died or hangs).
-    Without torchrun: no process group, rank 0 of 1, `cuda:0` if available else `cpu`.
+    A rank other than 0 that cannot open a TCP connection to MASTER_ADDR:MASTER_PORT within
+    `connect_timeout_s` seconds (None: DEFAULT_CONNECT_TIMEOUT_S, read at call time) raises
+    UserError (wrong address or port, or rank 0 never started) instead of waiting out
+    `timeout_s` inside torch. Without torchrun: no process group, rank 0 of 1, `cuda:0` if
+    available else `cpu`.
     Calling it again once the group is up returns the same DistInfo.
     """
     launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -93,20 +104,74 @@ def init_from_env(
         device = torch.device("cpu")
 
     if not dist.is_initialized():
+        timeout = datetime.timedelta(seconds=timeout_s)
+        addr, port = os.environ["MASTER_ADDR"], _env_int("MASTER_PORT")
+        if rank != 0 or _uses_agent_store():  # rank 0 hosts the store itself otherwise
+            wait_s = DEFAULT_CONNECT_TIMEOUT_S if connect_timeout_s is None else connect_timeout_s
+            _wait_until_reachable(addr, port, rank=rank, world_size=world_size, timeout_s=wait_s)
         kwargs = {}
         if backend == "nccl":
             kwargs["device_id"] = device  # binds the communicator to this GPU eagerly
+        if _uses_agent_store():
+            kwargs["store"] = _agent_store(addr, port, world_size, timeout)
+        else:
+            kwargs["init_method"] = "env://"
         dist.init_process_group(
-            backend=backend,
-            init_method="env://",
-            rank=rank,
-            world_size=world_size,
-            timeout=datetime.timedelta(seconds=timeout_s),
-            **kwargs,
+            backend=backend, rank=rank, world_size=world_size, timeout=timeout, **kwargs
         )
     return DistInfo(
         rank=rank, world_size=world_size, local_rank=local_rank, device=device, is_main=rank == 0
     )
+
+
+def _uses_agent_store() -> bool:
+    """True under torchrun's c10d rendezvous, whose agent hosts the store the workers use."""
+    return os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+
+
+def _agent_store(addr: str, port: int, world_size: int, timeout: datetime.timedelta):
+    """A client of the torchrun agent's TCPStore; on one node, a key prefix per restart attempt.
+
+    torchrun 2.x keeps one store for the whole job and its restarts (`--max-restarts`) reuse
+    it; the keys a dead attempt's process group wrote (gloo listening addresses, NCCL ids) are
+    still there, so the restarted ranks read them and connect to dead peers ("Gloo
+    connectFullMesh failed ... Connection refused", measured with torch 2.14; pytorch/pytorch
+    issues 135712, 167288). Under one agent (GROUP_WORLD_SIZE 1) every worker sees the same
+    TORCHELASTIC_RESTART_COUNT, so it makes a safe prefix. Across nodes each agent counts its
+    own restarts and the counts can differ, so a prefix would split the group; there the fix is
+    torch's own switch, TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment (then
+    this function is not used), and rank 0 warns when restarts are asked for without it.
+    """
+    client = dist.TCPStore(addr, port, world_size, is_master=False, timeout=timeout)
+    if os.environ.get("GROUP_WORLD_SIZE", "1") == "1":
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        return dist.PrefixStore(f"dimcollapse/attempt_{attempt}", client)
+    if os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") != "0" and _env_int("RANK") == 0:
+        warnings.warn("torchrun --max-restarts over several nodes: set "
+                      "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment on every "
+                      "node, or a restarted group connects to the dead one's addresses and fails "
+                      "(pytorch/pytorch#135712); see docs/training.md", stacklevel=3)
+    return client
+
+
+def _wait_until_reachable(addr: str, port: int, *, rank: int, world_size: int,
+                          timeout_s: float) -> None:
+    """Return once a TCP connection to addr:port opens; UserError after `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = max(deadline - time.monotonic(), 0.1)
+        try:
+            with socket.create_connection((addr, port), timeout=min(5.0, left)):
+                return
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"rank {rank} of {world_size} cannot reach the rendezvous at {addr}:{port} "
+                f"(MASTER_ADDR:MASTER_PORT) within {timeout_s:g} s ({why}): check that rank 0 "
+                "is running and that every rank was given its host and the same port"
+            )
+        time.sleep(0.25)
 
 
 def is_distributed() -> bool:
@@ -185,6 +250,25 @@ def all_reduce_sum_(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def check_same_on_all_ranks(value: int, *, what: str, fix: str) -> None:
+    """Raise the same UserError on every rank unless all ranks pass the same integer `value`.
+
+    One all-reduce (max of value and of -value), so every rank learns the disagreement and
+    none is left waiting in a later collective. No-op in a single process.
+    """
+    if not is_distributed():
+        return
+    device = "cpu"
+    if dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    t = torch.tensor([value, -value], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    high, low = int(t[0]), -int(t[1])
+    if high != low:
+        raise UserError(f"the ranks disagree on {what} (from {low} to {high}; rank "
+                        f"{get_rank()} has {value}): {fix}")
 
 
 def barrier() -> None:

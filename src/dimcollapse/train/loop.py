@@ -129,6 +129,12 @@ class _Run:
         cfg, info = self.cfg, self.info
         ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
         start = int(ckpt["step"]) if ckpt else 0
+        # A node whose --out is not the folder rank 0 writes (not shared) would start from
+        # step 0 while rank 0 resumes: say so on every rank instead of training out of step.
+        distributed.check_same_on_all_ranks(
+            start, what="the step to start from (the checkpoint found in --out)",
+            fix="--out must be one folder that every node sees (a shared filesystem), so "
+                "that all ranks resume from the same checkpoint")
         if ckpt and start >= int(ckpt.get("total_steps") or start + 1):  # finished: no data needed
             self._say(f"run in {self.folder.path} is already complete ({start} steps)")
             return TrainResult("already-complete", start, start, self.folder.path,
