@@ -38,6 +38,21 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     if not curves:
         raise ValueError("plot_spectra needs at least one curve")
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    draw_spectra(ax, curves, title=title, ylabel=ylabel, xlabel=xlabel, threshold=threshold,
+                 normalize_max=normalize_max)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def draw_spectra(ax, curves: Mapping[str, np.ndarray], *, title: str | None = None,
+                 ylabel: str = YLABEL, xlabel: str = "singular value rank index k",
+                 threshold: float | None = None, normalize_max: bool = False):
+    """Draw `plot_spectra`'s figure onto a matplotlib Axes (one line per curve); returns ax.
+
+    Shared by `plot_spectra` (a PNG file) and `dimcollapse.Spectrum.plot` (the caller's axes).
+    """
+    if not curves:
+        raise ValueError("draw_spectra needs at least one curve")
     for label, values in curves.items():
         ev = np.sort(np.asarray(values, dtype=np.float64).ravel())[::-1]
         top = ev[0] if ev.size and ev[0] > 0 else 1.0
@@ -60,8 +75,7 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     if threshold is not None:
         ax.plot([], [], color="gray", ls=":", label=f"collapse threshold ({threshold:g} x max)")
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return ax
 
 
 def write_spectrum_report(summary: SpectrumSummary, out_dir: str | os.PathLike, *,
