@@ -35,7 +35,19 @@ _EXPORTS = {
     "UserError": "dimcollapse.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # the same names as _EXPORTS (a test checks), spelled out for linters and readers
+    "CollapseMonitor",
+    "Spectrum",
+    "SpectrumAccumulator",
+    "UserError",
+    "__version__",
+    "alpha_req",
+    "collapsed_dims",
+    "covariance_spectrum",
+    "measure",
+    "normalized_std",
+    "rankme",
+]
 
 if TYPE_CHECKING:
     from dimcollapse.errors import UserError
