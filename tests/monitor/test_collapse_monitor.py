@@ -199,3 +199,28 @@ def test_numpy_input_and_every_error_message():
     one.update("z", np.ones((1, 3)))
     with pytest.raises(UserError, match="'z' has 1 row; the metrics need at least 2"):
         one.compute()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_updates_never_synchronise_and_match_the_cpu_reference():
+    batches = [b.float().cuda() for b in _batches(3, d=32, seed=6)]
+    model = nn.Sequential(nn.Linear(32, 16), nn.Tanh()).cuda()
+    monitor = CollapseMonitor(metrics=("rankme", "normalized_std"))
+    monitor.watch(model, {"h": "1"})
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any host-device sync in update() raises
+    try:
+        for b in batches:
+            monitor.update("z", b)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                model(b)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    got = monitor.compute()
+    allrows = torch.cat(batches).cpu()
+    want = dimcollapse.measure(allrows)
+    for key in ("rankme", "normalized_std"):  # GPU vs CPU float64 sums: rounding only
+        assert got["z"][key] == pytest.approx(getattr(want, key), rel=1e-10)
+    ev = monitor.spectra()["z"].eigenvalues
+    assert np.abs(ev - _eigvalsh_reference(allrows.double().numpy())).max() < 1e-12 * ev[0]
+    assert got["h"]["n"] == 120
