@@ -170,8 +170,12 @@ def test_numpy_input_and_every_error_message():
     monitor.update("z", np.random.default_rng(0).standard_normal((10, 3)))
     assert monitor.compute()["z"]["n"] == 10
     model = Tiny()
-    with pytest.raises(UserError, match=r"no module 'trunk\.9'.*trunk\.0, trunk\.1"):
+    with pytest.raises(UserError, match=r"no module 'trunk\.9'; did you mean 'trunk\.2'.*"
+                                        r"names: trunk, trunk\.0, trunk\.1, trunk\.2, head$"):
         monitor.watch(model, {"f": "trunk.9"})
+    big = nn.Sequential(*[nn.Identity() for _ in range(50)])
+    with pytest.raises(UserError, match=r"names: 0, 1, .*, 39, \.\.\. \(50 in all\)$"):
+        monitor.watch(big, {"f": "avgpool"})
     with pytest.raises(UserError, match="needs a torch.nn.Module"):
         monitor.watch("model", {"f": "trunk"})
     with pytest.raises(UserError, match=r"needs a dict \{monitor name: module name\}"):

@@ -5,6 +5,7 @@ Kept apart from the monitor so that feeding numpy arrays never imports torch.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,9 +56,11 @@ def find_module(model: Any, path: str) -> Any:
     modules = dict(model.named_modules())
     if path not in modules:
         names = [n for n in modules if n]
+        close = difflib.get_close_matches(path, names, n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40
                                          else "")
-        raise UserError(f"watch(): the model has no module {path!r}; pass one of its "
+        raise UserError(f"watch(): the model has no module {path!r}; {hint}pass one of its "
                         f"named_modules() names: {shown or '(no submodules)'}")
     return modules[path]
 
