@@ -35,7 +35,22 @@ def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = Non
                     ylabel: str = YLABEL, xlabel: str = SPECTRUM_XLABEL,
                     threshold: float | None = COLLAPSE_REL_THRESHOLD,
                     normalize_max: bool = False, precision: str = "float64"):
-    """The figure of `plot_spectra` (returned, not saved: tests read its lines and legend).
+    """The figure of `plot_spectra` (returned, not saved: tests read its lines and legend)."""
+    plt = pyplot()
+    if not curves:
+        raise ValueError("plot_spectra needs at least one curve")
+    fig, ax = plt.subplots(figsize=(7.4, 4.6), dpi=120)
+    draw_spectra(ax, curves, title=title, ylabel=ylabel, xlabel=xlabel, threshold=threshold,
+                 normalize_max=normalize_max, precision=precision)
+    return fig
+
+
+def draw_spectra(ax, curves: Mapping[str, np.ndarray], *, title: str | None = None,
+                 ylabel: str = YLABEL, xlabel: str = SPECTRUM_XLABEL,
+                 threshold: float | None = COLLAPSE_REL_THRESHOLD,
+                 normalize_max: bool = False, precision: str = "float64"):
+    """Draw the spectra onto a matplotlib Axes; returns ax. Shared by `plot_spectra` (a PNG
+    file) and `dimcollapse.Spectrum.plot` (the caller's axes).
 
     Every curve gets its own colour/line style; its legend entry counts the eigenvalues below
     the threshold. The threshold (threshold x sigma_1) is a dotted line in the curve's colour,
@@ -43,10 +58,8 @@ def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = Non
     'x' marks on the bottom edge. The numerical floor of `precision` (see
     `figures.numerical_floor`) is drawn or, when far below the data, named in the legend.
     """
-    plt = pyplot()
     if not curves:
-        raise ValueError("plot_spectra needs at least one curve")
-    fig, ax = plt.subplots(figsize=(7.4, 4.6), dpi=120)
+        raise ValueError("draw_spectra needs at least one curve")
     styles = line_styles(len(curves))
     shared = normalize_max or len(curves) == 1
     per_curve_entries = len(curves) <= 4  # more: one legend line explains the dotted lines
@@ -91,7 +104,7 @@ def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = Non
         ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    return fig
+    return ax
 
 
 def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,

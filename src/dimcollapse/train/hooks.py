@@ -6,7 +6,7 @@ monitor, never for the representation (the detach stops its gradient at r).
 
 Spectrum hook: every `every_steps` steps, the covariance spectrum (Eqn 1, on L2-normalised
 vectors as the paper's figures) of r and of z over the training views of view 1 of the last
-`window_steps` steps, pooled over all ranks with the streaming accumulator; it logs RankMe and
+`window_steps` steps, pooled over all ranks by a `CollapseMonitor`; it logs RankMe and
 the number of collapsed dimensions. It measures the model as it moves through the window, so it
 is a monitor; `dimcollapse spectrum` measures a checkpoint on the test split.
 """
@@ -49,7 +49,7 @@ class SpectrumHook:
         self.window = max(1, min(window_steps, every_steps)) if every_steps else 0
         self.total = total_steps
         self.device = device
-        self._acc: dict[str, Any] | None = None
+        self._monitor: Any = None  # a CollapseMonitor, made with the first batch
 
     @property
     def enabled(self) -> bool:
@@ -67,26 +67,24 @@ class SpectrumHook:
 
     def update(self, r: torch.Tensor, z: torch.Tensor) -> None:
         """Add a batch. Shape: r (b, D), z (b, d) or (b, groups, k) (flattened to groups*k)."""
-        from dimcollapse.spectrum import SpectrumAccumulator
+        if self._monitor is None:
+            from dimcollapse.monitor import CollapseMonitor
 
-        batch = {"r": r.detach().float(), "z": z.detach().flatten(1).float()}
-        if self._acc is None:
-            self._acc = {k: SpectrumAccumulator(v.shape[1], normalize=True, device=self.device,
-                                                precision="float32")
-                         for k, v in batch.items()}
-        for k, v in batch.items():
-            self._acc[k].update(v)
+            # The public monitor is the one code path; the schedule above stays here.
+            self._monitor = CollapseMonitor(metrics=("rankme", "collapsed_dims"),
+                                            normalize=True, precision="float32",
+                                            device=self.device)
+        self._monitor.update("r", r.detach().float())
+        self._monitor.update("z", z.detach().flatten(1).float())
 
     def summary(self) -> dict[str, Any]:
         """Merge ranks, summarise, reset. Keys: rankme_r, collapsed_dims_r, rankme_z, ... ."""
-        if self._acc is None:
+        if self._monitor is None:
             return {}
         out: dict[str, Any] = {}
-        for key, acc in self._acc.items():
-            acc.all_reduce_()
-            s = acc.summary()
-            out[f"rankme_{key}"] = None if s.rankme is None else float(s.rankme)
-            out[f"collapsed_dims_{key}"] = int(s.collapsed_dims)
-            out["spectrum_samples"] = int(s.n)
-        self._acc = None
+        for key, metrics in self._monitor.compute().items():
+            out[f"rankme_{key}"] = None if metrics["rankme"] is None else float(metrics["rankme"])
+            out[f"collapsed_dims_{key}"] = int(metrics["collapsed_dims"])
+            out["spectrum_samples"] = int(metrics["n"])
+        self._monitor.reset()
         return out
