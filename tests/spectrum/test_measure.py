@@ -123,8 +123,12 @@ def test_plot_draws_the_positive_eigenvalues_on_a_log_axis():
     np.testing.assert_array_equal(line.get_xdata(), np.arange(1, positive.size + 1))
     assert ax.get_yscale() == "log"
     assert "collapsed" in line.get_label()
+    assert any("collapse threshold" in ln.get_label() for ln in ax.get_lines())
     new_ax = s.plot(threshold=False)
-    assert new_ax is not ax and len(new_ax.get_lines()) == 1
+    # the spectrum, its exact-zero marks and the numerical floor; no threshold line
+    labels = [ln.get_label() for ln in new_ax.get_lines()]
+    assert new_ax is not ax and not any("collapse threshold" in lab for lab in labels)
+    assert sum("collapsed" in lab for lab in labels) == 1
     plt.close("all")
 
 
