@@ -9,7 +9,13 @@ import subprocess
 import sys
 
 from dimcollapse.errors import UserError
-from dimcollapse.runstatus import one_line, process_fields, refresh_status, stale_reason
+from dimcollapse.runstatus import (
+    _start_ticks,
+    one_line,
+    process_fields,
+    refresh_status,
+    stale_reason,
+)
 
 
 def _dead_pid() -> int:
@@ -46,8 +52,11 @@ def test_reused_pid_is_not_the_recorded_process(tmp_path):
     me = process_fields()
     if me["pid_start"] is None:  # no /proc: pid reuse cannot be told apart
         return
-    info = {"status": "running", **me, "pid_start": me["pid_start"] - 1}
-    info["pid"] = os.getppid()  # alive, but started at another time than recorded
+    parent = os.getppid()
+    # alive, but started at another time than recorded (the parent's own start + 1 tick: the
+    # parent may have started in the tick before this process, so "mine - 1" can be its own)
+    info = {"status": "running", **me, "pid": parent,
+            "pid_start": _start_ticks(parent) + 1}
     assert stale_reason(info) is not None
 
 
