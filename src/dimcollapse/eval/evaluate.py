@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from dimcollapse.data import ImageDataset, build_dataset
 from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.errors import UserError
 from dimcollapse.eval.features import DEFAULT_BATCH_SIZE, Features, cached_features, file_digest
@@ -60,14 +61,12 @@ class Evaluator:
         self.progress = progress
         self.progress_interval_s: float | None = None  # plain-line interval off a terminal
         self.log = log or (lambda msg: None)
-        self._datasets: dict[str, object] = {}
+        self._datasets: dict[str, ImageDataset] = {}
         self._features: dict[tuple[str, tuple[str, ...]], Features] = {}
         self._digest: str | None = None
 
     # -- data and features -----------------------------------------------------------------
-    def dataset(self, split: str):
-        from dimcollapse.data import build_dataset
-
+    def dataset(self, split: str) -> ImageDataset:
         if split not in self._datasets:
             d = self.data
             subset = d.train_subset if split == "train" else None
