@@ -74,8 +74,9 @@ class Evaluator:
             self._datasets[split] = build_dataset(
                 d.dataset, d.data_dir, name, subset=subset, subset_seed=d.subset_seed,
                 cache_dir=d.cache_dir, progress=self.progress)
-            if self._datasets[split].note and split == "train":
-                self.log(self._datasets[split].note)
+            note = self._datasets[split].note
+            if note and split == "train":
+                self.log(note)
         return self._datasets[split]
 
     def features(self, split: str, spaces: tuple[str, ...] = ("r",)) -> Features:

@@ -21,7 +21,8 @@ from dimcollapse.errors import UserError
 SUPPORTED_BACKBONES = BACKBONES  # what models.build_backbone builds
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048,
                 "resnet152": 2048}
-_LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {  # (bottleneck blocks?, blocks per stage) -> torchvision name
+# (bottleneck blocks?, blocks per stage) -> torchvision name
+_LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {
     (False, (2, 2, 2, 2)): "resnet18",
     (False, (3, 4, 6, 3)): "resnet34",
     (True, (3, 4, 6, 3)): "resnet50",
