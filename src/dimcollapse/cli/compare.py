@@ -112,8 +112,10 @@ def _run(args) -> int:
                     "spectrum_z": f"dimcollapse spectrum {run} --space embedding"}
             todo += [cmds[m] for m in missing if m != "spectrum_z"]
         elif missing:
-            ev, out = build_evaluator(EvalOptions.from_args(args), run,
-                                      log=lambda m, label=label: log(f"{label}: {m}"))
+            def run_log(m: str, label: str = label) -> None:
+                log(f"{label}: {m}")
+
+            ev, out = build_evaluator(EvalOptions.from_args(args), run, log=run_log)
             meta = run_metadata()
             if "probe" in missing:
                 rec = ev.probe(select=args.select_l2)

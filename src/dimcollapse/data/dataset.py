@@ -95,6 +95,6 @@ class ImageDataset:
             source_indices=self.source_indices[indices], note=self.note)
 
     def __repr__(self) -> str:
-        kind = f"resident {tuple(self.images.shape)}" if self.resident else "streaming"
+        kind = "streaming" if self.images is None else f"resident {tuple(self.images.shape)}"
         return (f"ImageDataset({self.name}/{self.split}, n={len(self)}, "
                 f"classes={len(self.classes)}, {kind}, root={self.root})")

@@ -66,6 +66,7 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
     for job in plan_jobs(arms, [seed], out):
         log(f"{job.arm.label}: {steps} steps -> {job.run_dir}")
         rec, reused = run_job(job, budget, progress=progress, quiet=quiet, log=log)
+        assert rec.probe is not None  # every arm is probed (runner.run_job)
         log(f"{job.arm.label}: {'reused, ' if reused else ''}top-1 {rec.probe.top1:.2f}%,"
             f" {rec.spectrum_r.collapsed_dims} collapsed dims of r")
         records.append(rec)

@@ -41,9 +41,10 @@ def schedule_text(budget: Budget, arm, seed: int, record: ArmRecord | None) -> s
     cfg = budget.config(arm, seed)
     m, d, o, lp = cfg.model, cfg.data, cfg.optim, cfg.loop
     length = (f"{lp.max_steps} steps" if lp.max_steps is not None else f"{lp.epochs} epochs")
-    if record is not None and record.train.steps_per_epoch:
+    spe = None if record is None else record.train.steps_per_epoch
+    if record is not None and spe:
         t = record.train
-        length += (f" ({t.steps} steps = {t.steps / t.steps_per_epoch:.2f} epochs of "
+        length += (f" ({t.steps} steps = {t.steps / spe:.2f} epochs of "
                    f"{t.train_images} images)")
     subset = f", training subset {d.train_subset} images" if d.train_subset else ""
     return (f"preset {budget.preset}: {d.dataset}, {m.backbone} ({m.stem} stem), {d.image_size} "
@@ -94,14 +95,17 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     for i, job in enumerate(jobs, 1):
         tag = f"[{i}/{len(jobs)}] {job.arm.key} seed {job.seed}"
         log(f"{tag}: {job.arm.label} -> {job.run_dir}")
+        def job_log(m: str, tag: str = tag) -> None:
+            log(f"{tag}: {m}")
+
         record, was_reused = run_job(job, budget, progress=progress, quiet=quiet,
-                                     keep_features=keep_features,
-                                     log=lambda m, tag=tag: log(f"{tag}: {m}"))
+                                     keep_features=keep_features, log=job_log)
         records[(job.arm.key, job.seed)] = record
         reused += was_reused
         if not was_reused:
             fresh_walls.append(record.wall_s.total)
         p = record.probe
+        assert p is not None  # every arm is probed (runner.run_job)
         left = len(jobs) - i
         eta = (f", about {left * sum(fresh_walls) / len(fresh_walls) / 60:.0f} min left"
                if fresh_walls and left else "")

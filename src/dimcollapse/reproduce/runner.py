@@ -156,9 +156,10 @@ def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any
     out["probe"] = ev.probe(select=budget.select_l2)
     write_json(job.run_dir / probe_file(None), {**out["probe"].to_dict(), "metadata": meta})
     out["subvector"] = None
-    if job.arm.projector == "directclr" and job.arm.d0 < target.loaded.feature_dim:
-        out["subvector"] = ev.probe(subvector=job.arm.d0, select=budget.select_l2)
-        write_json(job.run_dir / probe_file(job.arm.d0),
+    d0 = job.arm.d0 if job.arm.projector == "directclr" else None  # directclr always has one
+    if d0 is not None and d0 < target.loaded.feature_dim:
+        out["subvector"] = ev.probe(subvector=d0, select=budget.select_l2)
+        write_json(job.run_dir / probe_file(d0),
                    {**out["subvector"].to_dict(), "metadata": meta})
     return out
 
