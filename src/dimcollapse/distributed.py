@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -93,7 +94,7 @@ def init_from_env(
         device = torch.device("cpu")
 
     if not dist.is_initialized():
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if backend == "nccl":
             kwargs["device_id"] = device  # binds the communicator to this GPU eagerly
         dist.init_process_group(
@@ -241,6 +242,8 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
         # Same rule as torch's BatchNorm: momentum (or cumulative average when None), and the
         # unbiased variance in the running estimate.
+        assert self.num_batches_tracked is not None and self.running_mean is not None \
+            and self.running_var is not None  # track_running_stats: the buffers exist
         self.num_batches_tracked.add_(1)
         if self.momentum is None:
             factor = 1.0 / float(self.num_batches_tracked)
