@@ -74,6 +74,7 @@ def init_from_env(
 
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else rank
+    kwargs: dict[str, Any]  # init_process_group's optional arguments (declared for mypy)
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if name not in os.environ:
             raise UserError(
@@ -94,7 +95,7 @@ def init_from_env(
         device = torch.device("cpu")
 
     if not dist.is_initialized():
-        kwargs: dict[str, Any] = {}
+        kwargs = {}
         if backend == "nccl":
             kwargs["device_id"] = device  # binds the communicator to this GPU eagerly
         dist.init_process_group(
