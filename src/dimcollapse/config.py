@@ -25,6 +25,7 @@ from typing import Any
 
 from dimcollapse.catalogue import PRECISIONS, check_d0
 from dimcollapse.errors import UserError
+from dimcollapse.runinfo import write_json
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,6 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
     """Write `cfg` as JSON, atomically."""
-    from dimcollapse.runinfo import write_json
-
     write_json(path, config_to_dict(cfg))
 
 

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 DEFAULT_INTERVAL_S = 30.0  # log lines: often enough to see a run move, rare enough to read
 INTERVAL_ENV = "DIMCOLLAPSE_PROGRESS_S"
 
@@ -75,8 +77,6 @@ class Progress:
         self.t0 = self.last = clock()
         self.bar = None
         if self.mode == "bar":
-            from tqdm import tqdm
-
             self.bar = tqdm(total=self.total, initial=self.initial, unit=unit, desc=desc,
                             dynamic_ncols=True, file=self.stream, leave=leave)
 

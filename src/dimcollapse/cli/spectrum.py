@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from dimcollapse.errors import UserError
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments
+from dimcollapse.runinfo import run_metadata
 
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
@@ -91,7 +96,6 @@ def add_parser(sub) -> None:
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
-    from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p, precision_flag="--feature-precision")
     p.set_defaults(func=_run)
@@ -99,13 +103,12 @@ def add_parser(sub) -> None:
 
 def _is_checkpoint(path: str) -> bool:
     """A folder, or a .pt/.pth file that holds something other than one tensor."""
-    from pathlib import Path
-
     p = Path(path)
     if p.is_dir():
         return True
     if not p.is_file() or p.suffix.lower() not in (".pt", ".pth"):
         return False
+    # torch: kept out of --help
     import torch
 
     try:
@@ -121,9 +124,8 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _run(args) -> int:
-    from dimcollapse.errors import UserError
+    # numpy, torch: kept out of --help
     from dimcollapse.report.spectrum_plot import write_spectrum_report
-    from dimcollapse.runinfo import run_metadata
     from dimcollapse.spectrum import open_embeddings, spectrum_of_file
 
     if _is_checkpoint(args.emb):
@@ -149,14 +151,10 @@ def _run(args) -> int:
 
 
 def _run_checkpoint(args) -> int:
-    import sys
-    from pathlib import Path
-
+    # numpy, torch: kept out of --help
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import spectrum_dir
-    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.spectrum_plot import write_spectrum_report
-    from dimcollapse.runinfo import run_metadata
 
     def log(msg: str) -> None:
         if not args.quiet:

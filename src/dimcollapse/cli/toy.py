@@ -93,6 +93,7 @@ def _common_kwargs(args) -> dict:
 
 
 def _run(args) -> int:
+    # torch: kept out of --help
     from dimcollapse.toy import outputs, readings
     from dimcollapse.toy.depth import DepthConfig
     from dimcollapse.toy.implicit_reg import ImplicitRegConfig

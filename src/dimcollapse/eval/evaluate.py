@@ -20,6 +20,9 @@ from dimcollapse.data import ImageDataset, build_dataset
 from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.errors import UserError
 from dimcollapse.eval.features import DEFAULT_BATCH_SIZE, Features, cached_features, file_digest
+from dimcollapse.eval.knn import DEFAULT_K, DEFAULT_TEMPERATURE, knn_classify
+from dimcollapse.eval.l2_select import select_l2
+from dimcollapse.eval.probe import DEFAULT_L2, linear_probe
 from dimcollapse.eval.records import FeatureInfo, FeatureProvenance, ProbeRecord
 from dimcollapse.eval.target import DataSpec, EvalTarget
 from dimcollapse.spectrum import COLLAPSE_REL_THRESHOLD, SpectrumAccumulator, SpectrumSummary
@@ -109,15 +112,6 @@ class Evaluator:
         `eval.DEFAULT_L2_GRID` on 10% held-out train rows (`select_l2`) instead. Returns the
         probe.json record (accuracies in percent; `to_dict()` for the file).
         """
-        from dimcollapse.eval import (
-            DEFAULT_K,
-            DEFAULT_L2,
-            DEFAULT_TEMPERATURE,
-            knn_classify,
-            linear_probe,
-            select_l2,
-        )
-
         if l2 is not None and select:
             raise UserError("--l2 and --select-l2 both set the probe's regularisation: pass one")
         dim = self.target.loaded.feature_dim

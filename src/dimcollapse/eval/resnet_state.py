@@ -53,6 +53,7 @@ def infer_stem(state: dict[str, Tensor]) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    # torchvision: only for the expected shapes (reproduce reads FEATURE_DIMS without it)
     import torchvision
 
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost

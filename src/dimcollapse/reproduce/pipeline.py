@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -15,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dimcollapse.errors import UserError
+from dimcollapse.report.reproduce_figures import draw_all
+from dimcollapse.report.reproduce_report import write_results_report
 from dimcollapse.reproduce.arms import TABLE_TITLES, arms_for, tables_of
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.records import ArmRecord
 from dimcollapse.reproduce.results import aggregate, findings
 from dimcollapse.reproduce.runner import RUNS_DIR, plan_jobs, run_job
+from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
 
 RESULTS_FILE = "results.json"
 GITIGNORE = "# checkpoints and feature caches are not results\nruns/**/*.pt\nruns/**/features/\n"
@@ -64,11 +68,9 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     its checkpoint. Raises UserError for bad settings before anything is trained, and
     `runner.ReproductionInterrupted` when a signal stops training.
     """
+    # torch: `reproduce` imports without torch (plan, replot, results)
     import torch
 
-    from dimcollapse.report.reproduce_figures import draw_all
-    from dimcollapse.report.reproduce_report import write_results_report
-    from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
 
     if not seeds:
         raise UserError("--seeds must be at least 1")
@@ -149,8 +151,6 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
 
 
 def _n_train(out: Path, record: ArmRecord) -> int | None:
-    import json
-
     path = out / record.run_dir / record.files.probe
     try:
         return json.loads(path.read_text())["linear_probe"]["n_train"]

@@ -166,6 +166,7 @@ class SpectrumAccumulator:
         Every rank must call it. A no-op without an initialised process group. Ranks that saw no
         rows must still have a device: pass ``device=`` to the constructor.
         """
+        # torch: distributed runs only; the numpy backend must not import torch
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:

@@ -229,6 +229,7 @@ def _numpy_ops(device: str) -> NumpyOps:
 
 
 def _torch_ops(device: str) -> TorchOps:
+    # torch: only the torch backend needs it (the numpy backend runs without torch)
     import torch
 
     return TorchOps(torch.device(device))

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from dimcollapse.errors import UserError
+from dimcollapse.spectrum.accumulator import SpectrumAccumulator
 
 if TYPE_CHECKING:
     import torch
@@ -110,6 +112,8 @@ class EmbeddingsFile:
             yield start, chunk
 
     def _pt_chunks(self, rows: int):
+        # torch: only .pt files need it (.npy files are read without torch)
+        # torch: only .pt files need it (.npy files are read without torch)
         import torch
 
         t = self._tensor
@@ -184,6 +188,7 @@ def _open_npy(path: Path) -> EmbeddingsFile:
 
 
 def _open_pt(path: Path) -> EmbeddingsFile:
+    # torch: only .pt files need it (.npy files are read without torch)
     import torch
 
     try:
@@ -225,10 +230,6 @@ def spectrum_of_file(source, *, normalize: bool = True, center: bool = True,
     many there are and the first one (the whole file is scanned to count them).
     progress: show a tqdm bar over rows on stderr.
     """
-    from tqdm import tqdm
-
-    from dimcollapse.spectrum.accumulator import SpectrumAccumulator
-
     ef = source if isinstance(source, EmbeddingsFile) else open_embeddings(source)
     acc = SpectrumAccumulator(ef.dim, normalize=normalize, center=center, precision=precision,
                               raw_max_samples=raw_max_samples, device="cpu")
