@@ -25,7 +25,6 @@ from typing import Any
 
 from dimcollapse.catalogue import PRECISIONS, check_d0
 from dimcollapse.errors import UserError
-from dimcollapse.runinfo import write_json
 
 
 @dataclass(frozen=True)
@@ -215,6 +214,9 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
     """Write `cfg` as JSON, atomically."""
+    # runinfo: its stdlib imports (subprocess, tempfile, platform) are kept out of --help
+    from dimcollapse.runinfo import write_json
+
     write_json(path, config_to_dict(cfg))
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from dimcollapse.errors import UserError
 from dimcollapse.eval_options import EvalOptions, add_eval_arguments
-from dimcollapse.runinfo import run_metadata, write_json
 
 DESCRIPTION = """\
 Compares runs side by side: one figure overlaying their representation spectra (the paper's
@@ -84,13 +83,14 @@ def _missing(files: dict, run) -> list[str]:
 
 
 def _run(args) -> int:
-    # numpy, torch: kept out of --help
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     import numpy as np
 
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import probe_file, spectrum_dir
     from dimcollapse.report.compare_report import read_run, row_of, write_compare
     from dimcollapse.report.spectrum_plot import write_spectrum_report
+    from dimcollapse.runinfo import run_metadata, write_json
 
     def log(msg: str) -> None:
         if not args.quiet:

@@ -11,7 +11,6 @@ import sys
 
 from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
 from dimcollapse.eval_options import EvalOptions, add_eval_arguments
-from dimcollapse.runinfo import run_metadata, write_json
 
 DESCRIPTION = """\
 Frozen-backbone evaluation (the paper's Table 1 protocol on cached features): the train and
@@ -75,9 +74,10 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    # torch: kept out of --help
+    # torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import probe_file
+    from dimcollapse.runinfo import run_metadata, write_json
 
     def log(msg: str) -> None:
         if not args.quiet:

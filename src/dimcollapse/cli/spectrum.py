@@ -15,7 +15,6 @@ from pathlib import Path
 
 from dimcollapse.errors import UserError
 from dimcollapse.eval_options import EvalOptions, add_eval_arguments
-from dimcollapse.runinfo import run_metadata
 
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
@@ -124,8 +123,9 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _run(args) -> int:
-    # numpy, torch: kept out of --help
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.report.spectrum_plot import write_spectrum_report
+    from dimcollapse.runinfo import run_metadata
     from dimcollapse.spectrum import open_embeddings, spectrum_of_file
 
     if _is_checkpoint(args.emb):
@@ -151,10 +151,11 @@ def _run(args) -> int:
 
 
 def _run_checkpoint(args) -> int:
-    # numpy, torch: kept out of --help
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import spectrum_dir
     from dimcollapse.report.spectrum_plot import write_spectrum_report
+    from dimcollapse.runinfo import run_metadata
 
     def log(msg: str) -> None:
         if not args.quiet:
