@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
 DEFAULT_INTERVAL_S = 30.0  # log lines: often enough to see a run move, rare enough to read
 INTERVAL_ENV = "DIMCOLLAPSE_PROGRESS_S"
 
@@ -77,6 +75,9 @@ class Progress:
         self.t0 = self.last = clock()
         self.bar = None
         if self.mode == "bar":
+            # tqdm: only for a bar on a terminal (cli modules import progress at --help)
+            from tqdm import tqdm
+
             self.bar = tqdm(total=self.total, initial=self.initial, unit=unit, desc=desc,
                             dynamic_ncols=True, file=self.stream, leave=leave)
 
