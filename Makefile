@@ -1,4 +1,4 @@
-# Quick start: `make demo` (theory experiments + report) and `make test` (test suite + lint).
+# Quick start: `make demo` (theory experiments + report) and `make test` (test suite + lint + mypy).
 # Both create the virtual environment in .venv when it is missing.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,6 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

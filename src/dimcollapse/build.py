@@ -14,15 +14,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dimcollapse import optim
 from dimcollapse.catalogue import check_d0
 from dimcollapse.config import TrainConfig
+from dimcollapse.data import DATASETS, build_dataset
 from dimcollapse.errors import UserError
+from dimcollapse.losses import LOSSES
+from dimcollapse.models import Encoder, build_backbone, build_projector, out_dim_of
+from dimcollapse.optim import warmup_cosine
+from dimcollapse.views import TwoViewBatches, build_views
 
 
 def build_train_dataset(cfg: TrainConfig, *, progress: bool = True):
     """The training split (with the seeded `--train-subset`, if any). Returns an ImageDataset."""
-    from dimcollapse.data import build_dataset
-
     d = cfg.data
     if d.data_dir is None and not d.download:
         raise UserError(f"no data folder given for {d.dataset}; pass --data-dir "
@@ -40,8 +44,6 @@ def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
     default True): batches are then cut and augmented there. The batches are the same either
     way (same uint8 rows, same view ops on the same device).
     """
-    from dimcollapse.views import TwoViewBatches, build_views
-
     batch = cfg.loop.batch_size
     if batch % world_size:
         raise UserError(f"--batch-size {batch} is not divisible by the {world_size} processes; "
@@ -57,14 +59,13 @@ def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
                           num_workers=0 if dataset.resident else cfg.data.num_workers)
 
 
-def build_encoder(cfg: TrainConfig) -> nn.Module:
+def build_encoder(cfg: TrainConfig) -> Encoder:
     """Backbone + projector (`models.Encoder`). A --d0 beyond the representation is an error."""
-    from dimcollapse.models import Encoder, build_backbone, build_projector
-
     m = cfg.model
     backbone = build_backbone(m.backbone, stem=m.stem)
-    check_d0(m.d0, backbone.out_dim)  # also for arms that ignore d0: a wrong --d0 is a typo
-    projector = build_projector(m.projector, backbone.out_dim, d0=m.d0, hidden_dim=m.hidden_dim,
+    dim = out_dim_of(backbone)
+    check_d0(m.d0, dim)  # also for arms that ignore d0: a wrong --d0 is a typo
+    projector = build_projector(m.projector, dim, d0=m.d0, hidden_dim=m.hidden_dim,
                                 out_dim=m.out_dim, seed=cfg.seed, groups=m.groups)
     return Encoder(backbone, projector)
 
@@ -78,9 +79,6 @@ def check_buildable(cfg: TrainConfig) -> None:
     prints is one a run accepts (the data folder and the process count are checked at run
     time, where they are known).
     """
-    from dimcollapse.data import DATASETS
-    from dimcollapse.views import build_views
-
     if cfg.data.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of "
                         f"{', '.join(DATASETS)}")
@@ -100,8 +98,6 @@ def build_classifier(in_dim: int, num_classes: int) -> nn.Linear:
 
 def build_loss(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """loss(z1, z2) -> scalar, from losses.LOSSES with the configured temperature."""
-    from dimcollapse.losses import LOSSES
-
     if cfg.loss.name not in LOSSES:
         raise UserError(f"unknown loss {cfg.loss.name!r}; choose one of {', '.join(LOSSES)}")
     return functools.partial(LOSSES[cfg.loss.name], temperature=cfg.loss.temperature,
@@ -114,8 +110,6 @@ def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.op
     The groups of a module named "classifier" (the online probe) carry `lr_scale` =
     optim.probe_lr_scale, which `dimcollapse.optim.set_lr` applies.
     """
-    from dimcollapse import optim
-
     o = cfg.optim
     probe = {k: m for k, m in modules.items() if k == "classifier"}
     rest = {k: m for k, m in modules.items() if k != "classifier"}
@@ -123,6 +117,7 @@ def build_optimizer(cfg: TrainConfig, modules: dict[str, nn.Module]) -> torch.op
     if probe:
         groups += [dict(g, lr_scale=o.probe_lr_scale)
                    for g in optim.param_groups(probe, weight_decay=o.weight_decay)]
+    assert o.lr is not None  # config.validate sets lr from lr_per_256 when it is None
     return optim.build_optimizer(o.name, groups, lr=o.lr, weight_decay=o.weight_decay,
                                  momentum=o.momentum, eta=o.eta)
 
@@ -141,8 +136,7 @@ def schedule_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
 def build_schedule(cfg: TrainConfig, *, total_steps: int, warmup_steps: int
                    ) -> Callable[[int], float]:
     """lr(step): linear warm-up from 0, then cosine to final_lr_ratio x lr (Appendix D)."""
-    from dimcollapse.optim import warmup_cosine
-
     o = cfg.optim
+    assert o.lr is not None  # config.validate sets lr from lr_per_256 when it is None
     return functools.partial(warmup_cosine, total_steps=total_steps, warmup_steps=warmup_steps,
                              base_lr=o.lr, final_lr=o.lr * o.final_lr_ratio)

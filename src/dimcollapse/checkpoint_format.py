@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 
@@ -38,7 +38,7 @@ def write_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def is_ours(obj: object) -> bool:
+def is_ours(obj: object) -> TypeGuard[Mapping]:
     """Whether a loaded file is a dimcollapse checkpoint (by its format key)."""
     return isinstance(obj, Mapping) and obj.get("format") == FORMAT
 

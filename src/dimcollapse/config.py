@@ -214,6 +214,7 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
     """Write `cfg` as JSON, atomically."""
+    # runinfo: its stdlib imports (subprocess, tempfile, platform) are kept out of --help
     from dimcollapse.runinfo import write_json
 
     write_json(path, config_to_dict(cfg))
@@ -256,6 +257,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _require(optim.probe_lr_scale >= 0, "--probe-lr-scale must be >= 0")
     if optim.lr is None:
         optim = dataclasses.replace(optim, lr=optim.lr_per_256 * loop.batch_size / 256)
+    assert optim.lr is not None  # set just above when it was None
     _require(optim.lr > 0, "--lr must be > 0")
     return dataclasses.replace(cfg, optim=optim)
 

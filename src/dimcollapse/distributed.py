@@ -27,6 +27,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -84,6 +85,7 @@ def init_from_env(
 
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else rank
+    kwargs: dict[str, Any]  # init_process_group's optional arguments (declared for mypy)
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if name not in os.environ:
             raise UserError(
@@ -325,6 +327,8 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
         # Same rule as torch's BatchNorm: momentum (or cumulative average when None), and the
         # unbiased variance in the running estimate.
+        assert self.num_batches_tracked is not None and self.running_mean is not None \
+            and self.running_var is not None  # track_running_stats: the buffers exist
         self.num_batches_tracked.add_(1)
         if self.momentum is None:
             factor = 1.0 / float(self.num_batches_tracked)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
+
+import numpy as np
 
 from dimcollapse.runinfo import atomic_write_bytes
 
 
 def pyplot():
     """`matplotlib.pyplot` on the Agg backend (no display needed), imported on first use."""
+    # matplotlib: only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -48,8 +52,6 @@ def line_styles(n: int) -> list[tuple[str, str]]:
 
 def precision_eps(precision: str) -> float:
     """Machine epsilon of a floating-point precision name ("float64", "float32", "bf16")."""
-    import numpy as np
-
     name = {"fp32": "float32", "fp64": "float64", "double": "float64"}.get(precision, precision)
     if name in ("bf16", "bfloat16"):
         return 2.0 ** -7
@@ -76,8 +78,6 @@ def mark_floor(ax, floor: float, data_min: float | None, *, precision: str,
     decades of the smallest drawn value; otherwise only a legend entry says how far below the
     axis it is (drawing it would squash the curves into the top of the figure). log10: the
     axis shows log10 values (floor and data_min are still given as plain values)."""
-    import math
-
     label = f"numerical floor of {precision} ({formula} = {floor:.1e})"
     if data_min is None or data_min <= 0 or math.log10(data_min / floor) <= decades_shown:
         ax.axhline(math.log10(floor) if log10 else floor, color=color, ls="-.", lw=1.0,
@@ -90,6 +90,7 @@ def mark_floor(ax, floor: float, data_min: float | None, *, precision: str,
 
 def mark_zeros(ax, ks, *, color: str, label: str | None = None) -> None:
     """Exact-zero eigenvalues (log 0 cannot be drawn): an 'x' per index k on the bottom edge."""
+    # matplotlib: only when a figure is drawn
     from matplotlib.transforms import blended_transform_factory
 
     ks = list(ks)
@@ -102,6 +103,7 @@ def mark_zeros(ax, ks, *, color: str, label: str | None = None) -> None:
 
 def integer_ticks(axis) -> None:
     """Only integer tick positions on an axis of indices (k, step counts)."""
+    # matplotlib: only when a figure is drawn
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(MaxNLocator(integer=True))

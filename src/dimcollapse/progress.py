@@ -75,6 +75,7 @@ class Progress:
         self.t0 = self.last = clock()
         self.bar = None
         if self.mode == "bar":
+            # tqdm: only for a bar on a terminal (cli modules import progress at --help)
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.total, initial=self.initial, unit=unit, desc=desc,

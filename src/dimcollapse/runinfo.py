@@ -25,7 +25,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call `write(file)` on a temp file in `path`'s folder, fsync, then rename it to `path`.
 
     A killed process leaves the old file or the new one, never a torn one (checkpoints,

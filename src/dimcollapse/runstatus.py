@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dimcollapse.errors import UserError
 from dimcollapse.runinfo import write_json
 
 RUN_JSON = "run.json"  # train.run_folder's name
@@ -104,8 +105,6 @@ def refresh_status(run_dir: str | os.PathLike) -> dict[str, Any]:
 def one_line(err: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message, after its type name unless it is a UserError
     (whose message already says what is wrong and how to fix it); at most `limit` characters."""
-    from dimcollapse.errors import UserError
-
     text = str(err).strip()
     first = text.splitlines()[0] if text else ""
     if not isinstance(err, UserError):

@@ -8,6 +8,12 @@ Parses flags; reads each run's probe.json and spectrum files, computes the missi
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+from pathlib import Path
+
+from dimcollapse.errors import UserError
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments
 
 DESCRIPTION = """\
 Compares runs side by side: one figure overlaying their representation spectra (the paper's
@@ -19,8 +25,6 @@ commands to run."""
 
 
 def add_parser(sub) -> None:
-    from dimcollapse.eval_options import add_eval_arguments
-
     p = sub.add_parser(
         "compare", help="table and spectrum overlay of several runs (Fig 7b / 9)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -40,10 +44,7 @@ def add_parser(sub) -> None:
 
 
 def _labels(args) -> list[str]:
-    import re
-    from pathlib import Path
-
-    from dimcollapse.errors import UserError
+    # torch: kept out of --help
     from dimcollapse.eval.target import RUN_CHECKPOINTS
 
     if args.labels is None:
@@ -66,8 +67,7 @@ def _labels(args) -> list[str]:
 def _missing(files: dict, run) -> list[str]:
     """Files absent, or computed from another checkpoint than the run's current one (a probe
     of checkpoint_last.pt before the run finished)."""
-    from pathlib import Path
-
+    # torch: kept out of --help
     from dimcollapse.eval.target import RUN_CHECKPOINTS
 
     p = Path(run)
@@ -83,15 +83,11 @@ def _missing(files: dict, run) -> list[str]:
 
 
 def _run(args) -> int:
-    import sys
-    from pathlib import Path
-
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     import numpy as np
 
-    from dimcollapse.errors import UserError
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import probe_file, spectrum_dir
-    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.compare_report import read_run, row_of, write_compare
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata, write_json
@@ -112,8 +108,10 @@ def _run(args) -> int:
                     "spectrum_z": f"dimcollapse spectrum {run} --space embedding"}
             todo += [cmds[m] for m in missing if m != "spectrum_z"]
         elif missing:
-            ev, out = build_evaluator(EvalOptions.from_args(args), run,
-                                      log=lambda m, label=label: log(f"{label}: {m}"))
+            def run_log(m: str, label: str = label) -> None:
+                log(f"{label}: {m}")
+
+            ev, out = build_evaluator(EvalOptions.from_args(args), run, log=run_log)
             meta = run_metadata()
             if "probe" in missing:
                 rec = ev.probe(select=args.select_l2)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dimcollapse.errors import UserError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -42,7 +44,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from dimcollapse.errors import UserError
+    # numpy, torch: kept out of --help
     from dimcollapse.report.demo_report import TOY_DIR, write_report
     from dimcollapse.toy.outputs import run_all
 
@@ -59,6 +61,7 @@ def _run(args) -> int:
 
     data = None
     if not args.no_images:
+        # numpy: kept out of --help
         from dimcollapse.reproduce.datasets import find_dataset
 
         data = find_dataset("cifar10", args.data_dir)  # an explicit bad --data-dir fails now
@@ -75,6 +78,7 @@ def _run(args) -> int:
 
 
 def _images(args, data, log) -> None:
+    # numpy: kept out of --help
     from dimcollapse.reproduce import demo, how_to_get
 
     if data is None:
@@ -90,6 +94,7 @@ def _images(args, data, log) -> None:
 
 def _replot(args) -> int:
     """Figures and report.md from the JSON on disk (toy/*.json, images/images.json)."""
+    # numpy, torch: kept out of --help
     from dimcollapse.report.demo_report import TOY_DIR, write_report
     from dimcollapse.reproduce import demo
     from dimcollapse.toy.outputs import FILES, replot

@@ -7,8 +7,10 @@ Parses flags, then calls `dimcollapse.eval.target` (what to evaluate, on what da
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments
 from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 DESCRIPTION = """\
@@ -64,7 +66,6 @@ def add_parser(sub) -> None:
     g.add_argument("--knn-temperature", type=float, metavar="TAU", help="vote weight "
                    "exp(similarity / TAU) (default 0.07)")
     g.add_argument("--no-knn", action="store_true", help="skip the kNN classifier")
-    from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p)
     p.add_argument("--quiet", action="store_true",
@@ -75,11 +76,9 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    import sys
-
+    # torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import probe_file
-    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.runinfo import run_metadata, write_json
 
     def log(msg: str) -> None:

@@ -6,8 +6,10 @@ Parses flags into a `reproduce.Budget` and calls `reproduce.run_reproduction`.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dimcollapse.catalogue import EVAL_PRECISIONS
+from dimcollapse.errors import UserError
 from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 DESCRIPTION = """\
@@ -97,8 +99,6 @@ def add_parser(sub) -> None:
 
 
 def _grid(text: str | None) -> list[int] | None:
-    from dimcollapse.errors import UserError
-
     if text is None:
         return None
     try:
@@ -112,9 +112,7 @@ def _grid(text: str | None) -> list[int] | None:
 
 
 def _run(args) -> int:
-    import sys
-
-    from dimcollapse.errors import UserError
+    # numpy: kept out of --help
     from dimcollapse.reproduce import (
         Budget,
         ReproductionInterrupted,
@@ -126,6 +124,7 @@ def _run(args) -> int:
     from dimcollapse.reproduce.budget import DATASETS
 
     if args.replot:  # figures from the JSON already in --out; nothing is trained
+        # matplotlib: only when figures are redrawn
         from dimcollapse.report.reproduce_figures import replot
 
         paths = replot(args.out)

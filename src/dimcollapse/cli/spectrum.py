@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from dimcollapse.errors import UserError
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments
 
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
@@ -91,7 +95,6 @@ def add_parser(sub) -> None:
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
-    from dimcollapse.eval_options import add_eval_arguments
 
     add_eval_arguments(p, precision_flag="--feature-precision")
     p.set_defaults(func=_run)
@@ -99,13 +102,12 @@ def add_parser(sub) -> None:
 
 def _is_checkpoint(path: str) -> bool:
     """A folder, or a .pt/.pth file that holds something other than one tensor."""
-    from pathlib import Path
-
     p = Path(path)
     if p.is_dir():
         return True
     if not p.is_file() or p.suffix.lower() not in (".pt", ".pth"):
         return False
+    # torch: kept out of --help
     import torch
 
     try:
@@ -121,7 +123,7 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _run(args) -> int:
-    from dimcollapse.errors import UserError
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata
     from dimcollapse.spectrum import open_embeddings, spectrum_of_file
@@ -149,12 +151,9 @@ def _run(args) -> int:
 
 
 def _run_checkpoint(args) -> int:
-    import sys
-    from pathlib import Path
-
+    # numpy, torch (and runinfo's subprocess, tempfile, platform): kept out of --help
     from dimcollapse.eval.builder import build_evaluator
     from dimcollapse.eval.evaluate import spectrum_dir
-    from dimcollapse.eval_options import EvalOptions
     from dimcollapse.report.spectrum_plot import write_spectrum_report
     from dimcollapse.runinfo import run_metadata
 

@@ -93,6 +93,7 @@ def _common_kwargs(args) -> dict:
 
 
 def _run(args) -> int:
+    # torch: kept out of --help
     from dimcollapse.toy import outputs, readings
     from dimcollapse.toy.depth import DepthConfig
     from dimcollapse.toy.implicit_reg import ImplicitRegConfig
@@ -114,18 +115,18 @@ def _run(args) -> int:
     common = _common_kwargs(args)
     for name in todo:
         if name == "strong-aug":
-            cfg = StrongAugConfig(**common, **_given(args, k="k_values", lr="lr", init="init"))
-            files = outputs.strong_aug(cfg, args.out, progress=progress)
+            sa = StrongAugConfig(**common, **_given(args, k="k_values", lr="lr", init="init"))
+            files = outputs.strong_aug(sa, args.out, progress=progress)
             lines = readings.strong_aug_readings(json.loads(files[0].read_text()))
         elif name == "implicit-reg":
-            cfg = ImplicitRegConfig(**common, **_given(args, lr="lrs", noise="noise",
-                                                       init="init"))
-            files = outputs.implicit_reg(cfg, args.out, progress=progress)
+            ir = ImplicitRegConfig(**common, **_given(args, lr="lrs", noise="noise",
+                                                      init="init"))
+            files = outputs.implicit_reg(ir, args.out, progress=progress)
             lines = readings.implicit_reg_readings(json.loads(files[0].read_text()))
         else:
-            cfg = DepthConfig(**common, **_given(args, depths="depths", lr="lr", noise="noise",
-                                                 init="init"))
-            files = outputs.depth(cfg, args.out, progress=progress)
+            dp = DepthConfig(**common, **_given(args, depths="depths", lr="lr", noise="noise",
+                                                init="init"))
+            files = outputs.depth(dp, args.out, progress=progress)
             lines = readings.depth_readings(json.loads(files[0].read_text()))
         print(f"{name}: wrote {', '.join(str(f) for f in files)}")
         for line in lines:

@@ -25,6 +25,7 @@ from dimcollapse.config import (
     preset_config,
     resolve,
 )
+from dimcollapse.errors import UserError
 from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 # dest -> dotted config key, from the catalogue. Other flags are handled in _overrides.
@@ -157,8 +158,6 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dimcollapse.errors import UserError
-
     if args.config and args.preset:
         raise UserError("--config and --preset both give a base recipe; pass only one")
     over = _overrides(args)
@@ -168,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
                    for k, v in sec.items()},
                 **{k: v for k, v in base.items() if not isinstance(v, dict)}, **over}
 
+    # torch: kept out of --help
     from dimcollapse.train import LossNotFinite, PeerLost, plan_run, train
 
     cfg, ckpt = plan_run(args.out, preset=args.preset, overrides=over, resume=args.resume)

@@ -91,6 +91,7 @@ def save(path: Path, images: np.ndarray, targets: np.ndarray, classes: Sequence[
 def locked(path: Path) -> Iterator[None]:
     """Exclusive lock on `path`.lock (POSIX flock) while decoding; a no-op where unsupported."""
     try:
+        # fcntl: POSIX only (the ImportError branch is the fallback)
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield

@@ -51,7 +51,7 @@ class ImageDataset:
     @property
     def image_shape(self) -> tuple[int, int] | None:
         """(H, W) of every image when resident; None when streaming (sizes vary)."""
-        return None if self.images is None else tuple(self.images.shape[-2:])
+        return None if self.images is None else (self.images.shape[-2], self.images.shape[-1])
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -61,6 +61,7 @@ class ImageDataset:
         if self.images is not None:
             pixels = self.images[i].permute(1, 2, 0).contiguous().cpu().numpy()
             return Image.fromarray(pixels, "RGB")
+        assert self.files is not None  # __init__ requires images or files
         return open_rgb(self.files[i])
 
     def __getitem__(self, i: int) -> tuple[Image.Image, int]:
@@ -94,6 +95,6 @@ class ImageDataset:
             source_indices=self.source_indices[indices], note=self.note)
 
     def __repr__(self) -> str:
-        kind = f"resident {tuple(self.images.shape)}" if self.resident else "streaming"
+        kind = "streaming" if self.images is None else f"resident {tuple(self.images.shape)}"
         return (f"ImageDataset({self.name}/{self.split}, n={len(self)}, "
                 f"classes={len(self.classes)}, {kind}, root={self.root})")

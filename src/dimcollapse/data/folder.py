@@ -71,7 +71,7 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
         raise UserError(f"cannot decode image {path} ({err}); delete or replace the file") from None
 
 
-def decode_chunk(root: str, paths: list[str], size: tuple[int, int] | None) -> np.ndarray:
+def decode_chunk(root: str, paths: list[str], size: tuple[int, ...] | None) -> np.ndarray:
     """Decode files to uint8 [n, H, W, 3]; all must be `size` = (H, W) (None: take the first's).
 
     A module-level function so multiprocessing workers can run it.
@@ -82,10 +82,12 @@ def decode_chunk(root: str, paths: list[str], size: tuple[int, int] | None) -> n
         if out is None:
             size = size or arr.shape[:2]
             out = np.empty((len(paths), size[0], size[1], 3), dtype=np.uint8)
+        assert size is not None  # set with `out` on the first file
         if arr.shape[:2] != tuple(size):
             raise UserError(
                 f"image {os.path.join(root, rel)} is {arr.shape[1]}x{arr.shape[0]} but the others "
                 f"are {size[1]}x{size[0]}; a cached small-image dataset needs one image size "
                 "(use --dataset imagefolder for mixed sizes)")
         out[k] = arr
+    assert out is not None, "decode_chunk needs at least one path"
     return out

@@ -10,6 +10,7 @@ import functools
 import multiprocessing as mp
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ def decode_folder(index: FolderIndex, *, workers: int | None = None, progress: b
     work = functools.partial(decode_chunk, root, size=size)
     show = progress and sys.stderr.isatty()
     bar = tqdm(total=len(index.paths), desc=desc, unit="img", disable=not show, file=sys.stderr)
+    results: Iterator[np.ndarray]
     with bar:
         if workers == 1 or len(chunks) == 1:
             results = map(work, chunks)

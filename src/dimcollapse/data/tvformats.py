@@ -16,6 +16,7 @@ from dimcollapse.errors import UserError
 
 
 def _tv_class(name: str):
+    # torchvision: only the torchvision-format datasets need it
     from torchvision import datasets
 
     return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100,
@@ -34,6 +35,7 @@ def find_base(name: str, root: Path) -> Path | None:
 
 def download(name: str, root: Path) -> None:
     """Fetch and extract the torchvision archive into root (only when asked: download=True)."""
+    # torchvision: only the torchvision-format datasets need it
     from torchvision.datasets import utils as tv_utils
 
     cls = _tv_class(name)

@@ -71,7 +71,9 @@ def minimize_lbfgs(
         d = _two_loop(g, s_hist, y_hist, rho_hist)
         slope = -float(g @ d)
         if not slope > 0:  # lost descent through round-off: restart from steepest descent
-            s_hist.clear(), y_hist.clear(), rho_hist.clear()
+            s_hist.clear()
+            y_hist.clear()
+            rho_hist.clear()
             d, slope = -g, float(g @ g)
         t, accepted = 1.0, False
         for _ in range(max_backtracks):
@@ -98,8 +100,12 @@ def minimize_lbfgs(
         sy = float(s @ y)
         if sy > 1e-12 * float(y @ y):
             if len(s_hist) == history_size:
-                s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
-            s_hist.append(s), y_hist.append(y), rho_hist.append(1.0 / sy)
+                s_hist.pop(0)
+                y_hist.pop(0)
+                rho_hist.pop(0)
+            s_hist.append(s)
+            y_hist.append(y)
+            rho_hist.append(1.0 / sy)
         x, f, g, stat = x_new, f_new, g_new, stat_new
         it += 1
         if idle >= patience or not torch.any(s != 0):

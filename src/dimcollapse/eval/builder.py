@@ -35,8 +35,9 @@ def build_evaluator(options: EvalOptions, path: str | os.PathLike, *,
     if o.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
     target = resolve_target(path, backbone=o.backbone, stem=o.stem, allow_unsafe=o.unsafe_load)
-    if log is not None and target.status_note():
-        log(target.status_note())  # e.g. "RUN was interrupted at step N" (runstatus)
+    note = target.status_note()
+    if log is not None and note:
+        log(note)  # e.g. "RUN was interrupted at step N" (runstatus)
     spec = data_spec(target, dataset=o.dataset, data_dir=o.data_dir, image_size=o.image_size,
                      cache_dir=o.cache_dir, train_subset=train_subset, num_workers=o.workers)
     out = Path(out) if out else target.default_out

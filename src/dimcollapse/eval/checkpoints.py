@@ -101,6 +101,7 @@ def load_checkpoint(
         obj = obj.state_dict()
         notes.append("file held a pickled nn.Module; its state_dict was used")
     source = detect_format(obj, path)
+    assert isinstance(obj, Mapping)  # detect_format rejects anything else
     if source == "dimcollapse":
         check_ours(obj, path, required=("backbone",))  # what evaluation needs
     parsed = _PARSERS[source](obj, notes)
@@ -118,6 +119,7 @@ def load_checkpoint(
         notes.append(f"architecture {arch} inferred from the key layout")
     state = check_backbone_state(parsed["backbone"], arch, source=label)
     stem = infer_stem(state)
+    assert stem is not None  # check_backbone_state admits a 3x3 or 7x7 conv1 only
     cfg_stem = model_cfg.get("stem") if isinstance(model_cfg, Mapping) else None
     if cfg_stem is not None:
         if cfg_stem in STEMS and stem != cfg_stem:

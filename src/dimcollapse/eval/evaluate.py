@@ -16,9 +16,13 @@ from pathlib import Path
 
 import torch
 
+from dimcollapse.data import ImageDataset, build_dataset
 from dimcollapse.devices import resolve_device, resolve_precision
 from dimcollapse.errors import UserError
 from dimcollapse.eval.features import DEFAULT_BATCH_SIZE, Features, cached_features, file_digest
+from dimcollapse.eval.knn import DEFAULT_K, DEFAULT_TEMPERATURE, knn_classify
+from dimcollapse.eval.l2_select import select_l2
+from dimcollapse.eval.probe import DEFAULT_L2, linear_probe
 from dimcollapse.eval.records import FeatureInfo, FeatureProvenance, ProbeRecord
 from dimcollapse.eval.target import DataSpec, EvalTarget
 from dimcollapse.spectrum import COLLAPSE_REL_THRESHOLD, SpectrumAccumulator, SpectrumSummary
@@ -60,14 +64,12 @@ class Evaluator:
         self.progress = progress
         self.progress_interval_s: float | None = None  # plain-line interval off a terminal
         self.log = log or (lambda msg: None)
-        self._datasets: dict[str, object] = {}
+        self._datasets: dict[str, ImageDataset] = {}
         self._features: dict[tuple[str, tuple[str, ...]], Features] = {}
         self._digest: str | None = None
 
     # -- data and features -----------------------------------------------------------------
-    def dataset(self, split: str):
-        from dimcollapse.data import build_dataset
-
+    def dataset(self, split: str) -> ImageDataset:
         if split not in self._datasets:
             d = self.data
             subset = d.train_subset if split == "train" else None
@@ -75,8 +77,9 @@ class Evaluator:
             self._datasets[split] = build_dataset(
                 d.dataset, d.data_dir, name, subset=subset, subset_seed=d.subset_seed,
                 cache_dir=d.cache_dir, progress=self.progress)
-            if self._datasets[split].note and split == "train":
-                self.log(self._datasets[split].note)
+            note = self._datasets[split].note
+            if note and split == "train":
+                self.log(note)
         return self._datasets[split]
 
     def features(self, split: str, spaces: tuple[str, ...] = ("r",)) -> Features:
@@ -109,15 +112,6 @@ class Evaluator:
         `eval.DEFAULT_L2_GRID` on 10% held-out train rows (`select_l2`) instead. Returns the
         probe.json record (accuracies in percent; `to_dict()` for the file).
         """
-        from dimcollapse.eval import (
-            DEFAULT_K,
-            DEFAULT_L2,
-            DEFAULT_TEMPERATURE,
-            knn_classify,
-            linear_probe,
-            select_l2,
-        )
-
         if l2 is not None and select:
             raise UserError("--l2 and --select-l2 both set the probe's regularisation: pass one")
         dim = self.target.loaded.feature_dim

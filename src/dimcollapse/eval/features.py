@@ -18,13 +18,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from dimcollapse.errors import UserError
 from dimcollapse.eval.checkpoints import LoadedCheckpoint
+from dimcollapse.models import Projector, build_backbone, build_projector
+from dimcollapse.progress import Progress
 from dimcollapse.runinfo import atomic_write
+from dimcollapse.views import EvalBatches
 
 CACHE_FORMAT = "dimcollapse-features"
 CACHE_VERSION = 1
@@ -34,8 +38,6 @@ DEFAULT_BATCH_SIZE = 512
 
 def build_backbone_from(ckpt: LoadedCheckpoint) -> nn.Module:
     """The checkpoint's backbone (torchvision ResNet, fc = Identity), weights loaded, eval mode."""
-    from dimcollapse.models import build_backbone
-
     if ckpt.stem not in ("imagenet", "cifar"):
         raise UserError(f"{ckpt.path}: unknown stem {ckpt.stem!r}; pass --stem imagenet|cifar")
     backbone = build_backbone(ckpt.backbone, stem=ckpt.stem)
@@ -49,9 +51,8 @@ def build_projector_from(ckpt: LoadedCheckpoint) -> nn.Module:
     Only our checkpoints say which arm their projector is; for the others there is no z.
     Stochastic arms (random-subvector, group) use the draw of the checkpoint's last step.
     """
-    from dimcollapse.models import build_projector
-
-    model = (ckpt.config or {}).get("model") if ckpt.source == "dimcollapse" else None
+    config = ckpt.config or {}
+    model = config.get("model") if ckpt.source == "dimcollapse" else None
     if not model:
         raise UserError(
             f"{ckpt.path} is a {ckpt.source} file: only dimcollapse checkpoints record their "
@@ -59,9 +60,9 @@ def build_projector_from(ckpt: LoadedCheckpoint) -> nn.Module:
     projector = build_projector(
         model["projector"], ckpt.feature_dim, d0=model.get("d0"),
         hidden_dim=model.get("hidden_dim"), out_dim=model.get("out_dim"),
-        seed=int(ckpt.config.get("seed", 0)), groups=model.get("groups", 8))
+        seed=int(config.get("seed", 0)), groups=model.get("groups", 8))
     projector.load_state_dict(ckpt.projector_state or {}, strict=True)
-    projector.set_step(max(int(ckpt.step or 1) - 1, 0))
+    cast(Projector, projector).set_step(max(int(ckpt.step or 1) - 1, 0))  # every arm has it
     return projector.eval()
 
 
@@ -103,9 +104,6 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
     on the other rows of its batch. progress: a bar on a terminal, else a plain line every
     `progress_interval_s` seconds (`dimcollapse.progress`).
     """
-    from dimcollapse.progress import Progress
-    from dimcollapse.views import EvalBatches
-
     device = torch.device(device)
     backbone = backbone.eval().to(device)
     if projector is not None:
@@ -241,6 +239,7 @@ def cached_features(ckpt: LoadedCheckpoint, dataset, *, image_size: int,
                       batch_size=batch_size, checkpoint_digest=checkpoint_digest)
     path = cache_path(cache_dir, key) if cache_dir is not None else None
     if path is not None:
+        assert cache_dir is not None  # path is only set with a cache_dir
         # A file holding both spaces also serves a request for r alone.
         for candidate_spaces in ((spaces,) if "z" in spaces else (spaces, ("r", "z"))):
             cand_key = dict(key, spaces=sorted(candidate_spaces))

@@ -206,11 +206,11 @@ def linear_probe(
 
     # Optimise over theta = [W~ (C*d), b~ (C)] with W = W~ T, b = sqrt(C) b~, so
     # dF/dW~ = dF/dW T^T (see curvature_preconditioner: both blocks start with curvature ~ 1).
-    t_mat = (
-        curvature_preconditioner(second_moment, l2, c).to(dtype)
-        if precondition
-        else torch.eye(d, dtype=dtype, device=device)
-    )
+    if precondition:
+        assert second_moment is not None  # standardize_fit returns it when asked to
+        t_mat = curvature_preconditioner(second_moment, l2, c).to(dtype)
+    else:
+        t_mat = torch.eye(d, dtype=dtype, device=device)
     b_scale = math.sqrt(c) if precondition else 1.0
 
     def unpack(theta: Tensor) -> tuple[Tensor, Tensor]:

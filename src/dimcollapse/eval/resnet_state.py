@@ -21,7 +21,8 @@ from dimcollapse.errors import UserError
 SUPPORTED_BACKBONES = BACKBONES  # what models.build_backbone builds
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048,
                 "resnet152": 2048}
-_LAYOUTS = {  # (bottleneck blocks?, blocks per stage) -> torchvision name
+# (bottleneck blocks?, blocks per stage) -> torchvision name
+_LAYOUTS: dict[tuple[bool, tuple[int, ...]], str] = {
     (False, (2, 2, 2, 2)): "resnet18",
     (False, (3, 4, 6, 3)): "resnet34",
     (True, (3, 4, 6, 3)): "resnet50",
@@ -33,7 +34,7 @@ _STEMS = {7: "imagenet", 3: "cifar"}
 
 def infer_resnet(state: dict[str, Tensor]) -> str | None:
     """torchvision ResNet name whose key layout `state` has, or None if it is not a ResNet."""
-    blocks = [set() for _ in range(4)]
+    blocks: list[set[int]] = [set() for _ in range(4)]
     for key in state:
         m = re.match(r"layer([1-4])\.(\d+)\.conv1\.weight$", key)
         if m:
@@ -52,6 +53,7 @@ def infer_stem(state: dict[str, Tensor]) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    # torchvision: only for the expected shapes (reproduce reads FEATURE_DIMS without it)
     import torchvision
 
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost

@@ -58,6 +58,7 @@ def resolve_target(path: str | os.PathLike, *, backbone: str | None = None,
     weights where they do). Raises UserError for a folder without checkpoints.
     """
     p = Path(path)
+    run_dir: Path | None
     if p.is_dir():
         found = [p / name for name in RUN_CHECKPOINTS if (p / name).is_file()]
         if not found:

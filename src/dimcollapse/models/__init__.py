@@ -1,6 +1,6 @@
 """Models: backbones (torchvision ResNets, two stems), the projector registry, Encoder."""
 
-from dimcollapse.models.arms import Projector
+from dimcollapse.models.arms import Projector, out_dim_of
 from dimcollapse.models.backbones import BACKBONES, STEMS, build_backbone, register_backbone
 from dimcollapse.models.encoder import Encoder
 from dimcollapse.models.projectors import (
@@ -23,6 +23,7 @@ __all__ = [
     "ProjectorOptions",
     "build_backbone",
     "build_projector",
+    "out_dim_of",
     "projector_d0",
     "register_backbone",
     "register_projector",

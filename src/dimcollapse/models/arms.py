@@ -5,6 +5,8 @@ Shapes use D = in_dim. Each arm has `.out_dim` and a no-op `.set_step(step)`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,12 @@ class Projector(nn.Module):
 
     def set_step(self, step: int) -> None:
         """Deterministic arms ignore the step."""
+
+
+def out_dim_of(module: nn.Module) -> int:
+    """`module.out_dim`, which every backbone and projector arm sets (torch types a module's
+    attributes as Tensor | Module, so the checker cannot see it)."""
+    return cast(int, module.out_dim)
 
 
 def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
@@ -123,6 +131,8 @@ class LowRankProjector(Projector):
         super().__init__()
         u = haar_orthogonal(in_dim, step_generator(seed, 0, stream=1))[:, :d0]
         v = haar_orthogonal(in_dim, step_generator(seed, 0, stream=2))[:, :d0]
+        self.u: torch.Tensor  # buffers, set by register_buffer
+        self.v: torch.Tensor
         self.register_buffer("u", u.float().contiguous())
         self.register_buffer("v", v.float().contiguous())
         self.d0 = d0

@@ -26,6 +26,7 @@ keys are nn.Conv2d's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torchvision
@@ -69,7 +70,8 @@ def build_backbone(name: str, *, stem: str = "imagenet", seed: int | None = None
 
 
 def _build(name: str, stem: str) -> nn.Module:
-    model = BACKBONES[name](weights=None, zero_init_residual=True)
+    # A torchvision ResNet (no type stubs): its fc, conv1 and maxpool are replaced below.
+    model: Any = BACKBONES[name](weights=None, zero_init_residual=True)
     out_dim = model.fc.in_features
     model.fc = nn.Identity()
     if stem == "cifar":

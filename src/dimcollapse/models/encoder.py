@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
+
+from dimcollapse.models.arms import Projector
 
 
 class Encoder(nn.Module):
@@ -15,6 +19,9 @@ class Encoder(nn.Module):
     State dict keys: `backbone.*` and `projector.*`; checkpoints store the two parts separately.
     """
 
+    backbone: nn.Module
+    projector: nn.Module
+
     def __init__(self, backbone: nn.Module, projector: nn.Module):
         super().__init__()
         self.backbone = backbone
@@ -22,7 +29,8 @@ class Encoder(nn.Module):
 
     def set_step(self, step: int) -> None:
         """Tell the projector the optimizer step (stochastic arms redraw from (seed, step))."""
-        self.projector.set_step(step)
+        # Every arm has set_step (Projector's interface), whether or not it subclasses it.
+        cast(Projector, self.projector).set_step(step)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.backbone(x)

@@ -67,7 +67,9 @@ def _or(value: int | None, default: int) -> int:
 
 def projector_d0(name: str, in_dim: int, o: ProjectorOptions) -> int:
     """d0 of arm `name` for an r of `in_dim` coordinates (`catalogue.check_d0`)."""
-    return check_d0(o.d0, in_dim, needed_by=name)
+    d0 = check_d0(o.d0, in_dim, needed_by=name)
+    assert d0 is not None  # needed_by makes a missing d0 an error
+    return d0
 
 
 def _mlp(in_dim: int, o: ProjectorOptions) -> nn.Module:
@@ -166,5 +168,5 @@ def build_projector(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         module = PROJECTORS[name](in_dim, options)
-    module.name = name
+    module.name = name  # type: ignore[assignment]  # torch types Module attributes as Tensor|Module
     return module

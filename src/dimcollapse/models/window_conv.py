@@ -87,6 +87,7 @@ def use_window_convs(model: nn.Module) -> nn.Module:
 def use_plain_convs(model: nn.Module) -> nn.Module:
     """Undo `use_window_convs`, in place (benchmarks of torchvision's own convs; tests)."""
     for module in model.modules():
-        if type(module) is WindowConv2d:
+        cls = type(module)  # not `type(module) is`: that narrows module and rejects the swap
+        if cls is WindowConv2d:
             module.__class__ = nn.Conv2d
     return model

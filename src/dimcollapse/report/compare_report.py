@@ -16,6 +16,8 @@ import numpy as np
 
 from dimcollapse.report.spectrum_plot import plot_spectra
 from dimcollapse.report.tables import markdown_table, write_csv
+from dimcollapse.runinfo import atomic_write_bytes, write_json
+from dimcollapse.runstatus import refresh_status
 
 PROBE = "probe.json"
 SPECTRUM_R = "spectrum_representation/spectrum.json"
@@ -33,8 +35,6 @@ def _read(path: Path) -> dict | None:
 def read_run(results_dir: str | os.PathLike) -> dict[str, dict | None]:
     """The evaluation files of one run folder: {"probe", "spectrum_r", "spectrum_z"} (None =
     missing)."""
-    from dimcollapse.runstatus import refresh_status
-
     d = Path(results_dir)
     return {"probe": _read(d / PROBE), "spectrum_r": _read(d / SPECTRUM_R),
             "spectrum_z": _read(d / SPECTRUM_Z), "run": refresh_status(d)}
@@ -72,8 +72,6 @@ def write_compare(rows: list[dict], spectra: dict[str, np.ndarray | None],
                   out_dir: str | os.PathLike, *, metadata: dict | None = None,
                   title: str | None = None) -> dict[str, Path]:
     """Write compare.md/.csv/.json and (when any spectrum exists) compare_spectra.png."""
-    from dimcollapse.runinfo import atomic_write_bytes, write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "compare.json", "csv": out / "compare.csv", "md": out / "compare.md"}

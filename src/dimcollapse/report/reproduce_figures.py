@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dimcollapse.errors import UserError
 from dimcollapse.figures import pyplot, save_figure
-from dimcollapse.report.spectrum_plot import plot_spectra
+from dimcollapse.report.spectrum_plot import plot_spectra, replot_spectrum_folder
 
 FIG_SPECTRA = "fig7b_representation_spectra.png"
 FIG_EMBEDDING = "fig2_embedding_spectrum_mlp.png"
@@ -130,9 +131,6 @@ def replot(out_dir: str | os.PathLike) -> list[Path]:
     """Redraw every figure of a reproduction folder from its JSON alone (no training, no
     features): each run's spectrum_{embedding,representation}/spectrum.png from spectrum.json,
     and the summary figures from results.json. Returns the PNGs written."""
-    from dimcollapse.errors import UserError
-    from dimcollapse.report.spectrum_plot import replot_spectrum_folder
-
     out = Path(out_dir)
     path = out / "results.json"
     if not path.is_file():

@@ -8,6 +8,7 @@ measures a spectrum (an embeddings file, a run folder, a checkpoint) writes the 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,8 +127,6 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
 
 def replot_spectrum_folder(folder: str | os.PathLike, *, title: str | None = None) -> Path:
     """Redraw folder/spectrum.png from folder/spectrum.json alone (no features, no model)."""
-    import json
-
     summary = json.loads((Path(folder) / "spectrum.json").read_text())
     return write_spectrum_png(summary, folder, title=title or summary.get("figure_title"))
 

@@ -143,6 +143,7 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
             for arm in arms_for(t, dim, d0=d0, grid=grid):
                 seen.setdefault(arm.key, arm)
         return list(seen.values())
+    names: list[tuple[str, int | None]]
     if table == SWEEP:
         names = [("directclr", g) for g in grid]
     elif table in TABLE_ARMS:

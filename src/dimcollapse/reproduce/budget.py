@@ -93,6 +93,7 @@ class Budget:
                                        self.train_overrides(arm, seed)))
 
     def representation_dim(self) -> int:
+        # torch: `reproduce` imports without torch (plan, replot, results)
         from dimcollapse.eval.resnet_state import FEATURE_DIMS
 
         return FEATURE_DIMS[self.config(Arm("none"), 0).model.backbone]

@@ -9,15 +9,20 @@ those files (`report.demo_report.image_section`).
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dimcollapse.errors import UserError
+from dimcollapse.report.image_demo_plot import side_by_side_spectra
 from dimcollapse.reproduce.arms import Arm, scaled_d0
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.datasets import how_to_get
 from dimcollapse.reproduce.runner import plan_jobs, run_job
+from dimcollapse.runinfo import run_metadata, write_json
 
 IMAGES_DIR = "images"  # DEMO/images/
 SUMMARY = "images.json"
@@ -30,8 +35,6 @@ DEFAULT_PROBE_SUBSET = 10_000
 
 def write_no_data(demo_dir: str | Path, reason: str) -> Path:
     """Record that the image section could not run (and how to get the data)."""
-    from dimcollapse.runinfo import write_json
-
     path = Path(demo_dir) / IMAGES_DIR / SUMMARY
     write_json(path, {"status": "no-data", "reason": reason, "how_to_get": how_to_get()})
     return path
@@ -46,11 +49,8 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
                    ) -> dict[str, Any]:
     """Train DirectCLR (d0 = the paper's fraction of r) and SimCLR without a projector, probe
     and measure both; write DEMO/images/{images.json, spectra.png}. Returns the summary."""
-    import time
-
+    # torch: `reproduce` imports without torch (plan, replot, results)
     from dimcollapse.data import build_dataset
-    from dimcollapse.report.image_demo_plot import side_by_side_spectra
-    from dimcollapse.runinfo import run_metadata, write_json
 
     out = Path(demo_dir) / IMAGES_DIR
     n_train = len(build_dataset("cifar10", data_dir, "train", progress=progress).targets)
@@ -66,6 +66,7 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
     for job in plan_jobs(arms, [seed], out):
         log(f"{job.arm.label}: {steps} steps -> {job.run_dir}")
         rec, reused = run_job(job, budget, progress=progress, quiet=quiet, log=log)
+        assert rec.probe is not None  # every arm is probed (runner.run_job)
         log(f"{job.arm.label}: {'reused, ' if reused else ''}top-1 {rec.probe.top1:.2f}%,"
             f" {rec.spectrum_r.collapsed_dims} collapsed dims of r")
         records.append(rec)
@@ -84,11 +85,6 @@ def run_image_demo(demo_dir: str | Path, data_dir: str | Path, *, steps: int = D
 def replot_images(demo_dir: str | os.PathLike) -> Path:
     """Redraw DEMO/images/spectra.png from images.json and the runs' spectrum.json (no
     training). Returns the PNG path."""
-    import json
-
-    from dimcollapse.errors import UserError
-    from dimcollapse.report.image_demo_plot import side_by_side_spectra
-
     out = Path(demo_dir) / IMAGES_DIR
     if not (out / SUMMARY).is_file():
         raise UserError(f"no {out / SUMMARY} to replot from: run `dimcollapse demo` first")

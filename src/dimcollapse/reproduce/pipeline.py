@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -15,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dimcollapse.errors import UserError
+from dimcollapse.report.reproduce_figures import draw_all
+from dimcollapse.report.reproduce_report import write_results_report
 from dimcollapse.reproduce.arms import TABLE_TITLES, arms_for, tables_of
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.records import ArmRecord
 from dimcollapse.reproduce.results import aggregate, findings
 from dimcollapse.reproduce.runner import RUNS_DIR, plan_jobs, run_job
+from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
 
 RESULTS_FILE = "results.json"
 GITIGNORE = "# checkpoints and feature caches are not results\nruns/**/*.pt\nruns/**/features/\n"
@@ -41,9 +45,10 @@ def schedule_text(budget: Budget, arm, seed: int, record: ArmRecord | None) -> s
     cfg = budget.config(arm, seed)
     m, d, o, lp = cfg.model, cfg.data, cfg.optim, cfg.loop
     length = (f"{lp.max_steps} steps" if lp.max_steps is not None else f"{lp.epochs} epochs")
-    if record is not None and record.train.steps_per_epoch:
+    spe = None if record is None else record.train.steps_per_epoch
+    if record is not None and spe:
         t = record.train
-        length += (f" ({t.steps} steps = {t.steps / t.steps_per_epoch:.2f} epochs of "
+        length += (f" ({t.steps} steps = {t.steps / spe:.2f} epochs of "
                    f"{t.train_images} images)")
     subset = f", training subset {d.train_subset} images" if d.train_subset else ""
     return (f"preset {budget.preset}: {d.dataset}, {m.backbone} ({m.stem} stem), {d.image_size} "
@@ -63,11 +68,9 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     its checkpoint. Raises UserError for bad settings before anything is trained, and
     `runner.ReproductionInterrupted` when a signal stops training.
     """
+    # torch: `reproduce` imports without torch (plan, replot, results)
     import torch
 
-    from dimcollapse.report.reproduce_figures import draw_all
-    from dimcollapse.report.reproduce_report import write_results_report
-    from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
 
     if not seeds:
         raise UserError("--seeds must be at least 1")
@@ -94,14 +97,17 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
     for i, job in enumerate(jobs, 1):
         tag = f"[{i}/{len(jobs)}] {job.arm.key} seed {job.seed}"
         log(f"{tag}: {job.arm.label} -> {job.run_dir}")
+        def job_log(m: str, tag: str = tag) -> None:
+            log(f"{tag}: {m}")
+
         record, was_reused = run_job(job, budget, progress=progress, quiet=quiet,
-                                     keep_features=keep_features,
-                                     log=lambda m, tag=tag: log(f"{tag}: {m}"))
+                                     keep_features=keep_features, log=job_log)
         records[(job.arm.key, job.seed)] = record
         reused += was_reused
         if not was_reused:
             fresh_walls.append(record.wall_s.total)
         p = record.probe
+        assert p is not None  # every arm is probed (runner.run_job)
         left = len(jobs) - i
         eta = (f", about {left * sum(fresh_walls) / len(fresh_walls) / 60:.0f} min left"
                if fresh_walls and left else "")
@@ -145,8 +151,6 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
 
 
 def _n_train(out: Path, record: ArmRecord) -> int | None:
-    import json
-
     path = out / record.run_dir / record.files.probe
     try:
         return json.loads(path.read_text())["linear_probe"]["n_train"]

@@ -65,6 +65,13 @@ def _mean(row: dict, name: str) -> float | None:
     return None if s is None else s["mean"]
 
 
+def _known_mean(row: dict, name: str) -> float:
+    """`_mean` of a row the caller has already filtered to those that have `name`."""
+    m = _mean(row, name)
+    assert m is not None, name
+    return m
+
+
 def _std(row: dict, name: str) -> float | None:
     s = row.get(name)
     return None if s is None else s["std"]
@@ -81,10 +88,10 @@ def ordering(rows: list[dict]) -> dict[str, Any] | None:
     if len(rated) < 2:
         return None
     paper = sorted(rated, key=lambda r: -r["paper_top1"])
-    ours = sorted(rated, key=lambda r: -_mean(r, "top1"))
+    ours = sorted(rated, key=lambda r: -_known_mean(r, "top1"))
     pairs = []
     for a, b in zip(paper, paper[1:], strict=False):
-        diff = _mean(a, "top1") - _mean(b, "top1")
+        diff = _known_mean(a, "top1") - _known_mean(b, "top1")
         sa, sb = _std(a, "top1"), _std(b, "top1")
         spread = None if sa is None or sb is None else sa + sb
         pairs.append({"higher_in_paper": a["key"], "lower_in_paper": b["key"],
@@ -114,7 +121,7 @@ def findings(rows: list[dict]) -> dict[str, Any]:
             lines.append(f"{p['higher_in_paper']} - {p['lower_in_paper']}: "
                          f"{p['our_difference']:+.2f} points here ({sep}), "
                          f"{p['paper_difference']:+.1f} in the paper.")
-    collapse = {r["key"]: _mean(r, "collapsed_dims_r") for r in rows
+    collapse = {r["key"]: _known_mean(r, "collapsed_dims_r") for r in rows
                 if _mean(r, "collapsed_dims_r") is not None}
     out["collapsed_dims_r"] = collapse
     none = collapse.get("none")
@@ -132,7 +139,7 @@ def findings(rows: list[dict]) -> dict[str, Any]:
                          f"{_mean(by_key[key], 'collapsed_dims_z'):g} of its embedding z.")
     sweep = [r for r in rows if r["projector"] == "directclr" and _mean(r, "top1") is not None]
     if len(sweep) >= 2:
-        best = max(sweep, key=lambda r: _mean(r, "top1"))
+        best = max(sweep, key=lambda r: _known_mean(r, "top1"))
         grid = ", ".join(str(r["d0"]) for r in sorted(sweep, key=lambda r: r["d0"]))
         lines.append(f"d0 sweep: best top-1 {_mean(best, 'top1'):.2f} at d0 = {best['d0']} "
                      f"(of {grid}).")

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dimcollapse.config import flatten
 from dimcollapse.errors import UserError
+from dimcollapse.report.reproduce_figures import spectrum_title
+from dimcollapse.report.spectrum_plot import write_spectrum_report
 from dimcollapse.reproduce.arms import Arm
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.commands import eval_commands, train_command
@@ -38,6 +41,7 @@ from dimcollapse.reproduce.records import (
     TrainInfo,
     WallTimes,
 )
+from dimcollapse.runinfo import git_sha, run_metadata, write_json
 
 ARM_FILE = "reproduce_arm.json"
 RUNS_DIR = "runs"
@@ -104,13 +108,13 @@ def run_job(job: Job, budget: Budget, *, progress: bool = False, keep_features: 
         shutil.rmtree(job.run_dir / "features", ignore_errors=True)
     record = _make_record(job, budget, plan, train_info, evaluation, t_train,
                           time.perf_counter() - t0 - t_train)
-    from dimcollapse.runinfo import write_json
 
     write_json(job.run_dir / ARM_FILE, record.to_dict())
     return record, False
 
 
 def _train(job: Job, budget: Budget, *, quiet: bool, log) -> TrainInfo:
+    # torch: `reproduce` imports without torch (plan, replot, results)
     from dimcollapse.train import RunFolder, plan_run, train
 
     overrides = budget.train_overrides(job.arm, job.seed)
@@ -135,11 +139,9 @@ def _train(job: Job, budget: Budget, *, quiet: bool, log) -> TrainInfo:
 
 
 def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any]:
+    # torch: `reproduce` imports without torch (plan, replot, results)
     from dimcollapse.eval.evaluate import Evaluator, probe_file, spectrum_dir
     from dimcollapse.eval.target import data_spec, resolve_target
-    from dimcollapse.report.reproduce_figures import spectrum_title
-    from dimcollapse.report.spectrum_plot import write_spectrum_report
-    from dimcollapse.runinfo import run_metadata, write_json
 
     target = resolve_target(job.run_dir)
     spec = data_spec(target, cache_dir=budget.cache_dir, train_subset=budget.probe_subset)
@@ -156,17 +158,18 @@ def _evaluate(job: Job, budget: Budget, *, progress: bool, log) -> dict[str, Any
     out["probe"] = ev.probe(select=budget.select_l2)
     write_json(job.run_dir / probe_file(None), {**out["probe"].to_dict(), "metadata": meta})
     out["subvector"] = None
-    if job.arm.projector == "directclr" and job.arm.d0 < target.loaded.feature_dim:
-        out["subvector"] = ev.probe(subvector=job.arm.d0, select=budget.select_l2)
-        write_json(job.run_dir / probe_file(job.arm.d0),
+    d0 = job.arm.d0 if job.arm.projector == "directclr" else None  # directclr always has one
+    if d0 is not None and d0 < target.loaded.feature_dim:
+        out["subvector"] = ev.probe(subvector=d0, select=budget.select_l2)
+        write_json(job.run_dir / probe_file(d0),
                    {**out["subvector"].to_dict(), "metadata": meta})
     return out
 
 
 def _make_record(job: Job, budget: Budget, plan: dict, train_info: TrainInfo, ev: dict,
                  t_train: float, t_eval: float) -> ArmRecord:
+    # torch: `reproduce` imports without torch (plan, replot, results)
     from dimcollapse.eval.evaluate import probe_file, spectrum_dir
-    from dimcollapse.runinfo import git_sha
 
     sub = job.arm.d0 if ev["subvector"] is not None else None
     overrides = budget.train_overrides(job.arm, job.seed)
@@ -196,8 +199,6 @@ def _make_record(job: Job, budget: Budget, plan: dict, train_info: TrainInfo, ev
 
 
 def _plan_diff(old: dict, new: dict) -> str:
-    from dimcollapse.config import flatten
-
     a, b = flatten(old), flatten(new)
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:4])

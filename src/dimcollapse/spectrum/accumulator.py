@@ -121,6 +121,7 @@ class SpectrumAccumulator:
         if batch.shape[0] == 0:
             return
         ops = self._ops
+        assert ops is not None and self._main is not None  # set by _init_state above
         x = ops.from_batch(batch)
         if self._raw is not None:
             room = batch.shape[0] if self.raw_max_samples is None else \
@@ -145,13 +146,17 @@ class SpectrumAccumulator:
                              f"{other._config()} vs {self._config()}")
         if other._main is None:
             return self
+        assert other._ops is not None  # set with other._main
         if self._main is None:
             self._backend_request = self._backend_request or other._ops.name
             self._init_state(other._ops.device_name)
+        assert self._main is not None
         self._main.merge_(other._main)
         if self._raw is not None:
+            assert other._raw is not None  # same settings: both track the same parts
             self._raw.merge_(other._raw)
         if self._unit is not None:
+            assert other._unit is not None
             self._unit.merge_(other._unit)
         return self
 
@@ -161,6 +166,7 @@ class SpectrumAccumulator:
         Every rank must call it. A no-op without an initialised process group. Ranks that saw no
         rows must still have a device: pass ``device=`` to the constructor.
         """
+        # torch: distributed runs only; the numpy backend must not import torch
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -182,6 +188,7 @@ class SpectrumAccumulator:
     def covariance(self, ddof: int = 0) -> np.ndarray:
         """C = scatter / (n - ddof), float64 numpy (Eqn 1). Shape: (dim, dim)."""
         self._require(max(1, ddof + 1))
+        assert self._main is not None  # rows were seen
         return self._main.scatter(center=self.center) / (self.n - ddof)
 
     def eigenvalues(self, ddof: int = 0) -> np.ndarray:
@@ -217,6 +224,7 @@ class SpectrumAccumulator:
         self._require(max(1, ddof + 1))
         if self._unit is not None:
             return np.sqrt(self._unit.variance(ddof=ddof))
+        assert self._main is not None  # rows were seen
         var = np.diag(self._main.scatter(center=True)) / (self.n - ddof)
         return np.sqrt(np.maximum(var, 0.0))
 

@@ -31,7 +31,9 @@ class ArrayOps(Protocol):
     """What the moments need from an array library. Arrays are float64 unless a precision
     (one of PRECISIONS) is named; "rows" are (m, d) matrices, reductions run over the rows."""
 
-    name: str  # the key in BACKENDS
+    @property
+    def name(self) -> str:
+        """The key in BACKENDS (read-only: the backends are frozen dataclasses)."""
 
     @property
     def device(self) -> Any:
@@ -227,6 +229,7 @@ def _numpy_ops(device: str) -> NumpyOps:
 
 
 def _torch_ops(device: str) -> TorchOps:
+    # torch: only the torch backend needs it (the numpy backend runs without torch)
     import torch
 
     return TorchOps(torch.device(device))

@@ -20,10 +20,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from dimcollapse.errors import UserError
+from dimcollapse.spectrum.accumulator import SpectrumAccumulator
+
+if TYPE_CHECKING:
+    import torch
 
 SUFFIXES = (".npy", ".pt", ".pth")
 _FIX = "pass an N x d array saved with np.save(path, z) or torch.save(z, path)"
@@ -51,7 +57,7 @@ class EmbeddingsFile:
     _offset: int = 0
     _fortran: bool = False
     _np_dtype: np.dtype | None = None
-    _tensor: object = None  # the loaded (possibly memory-mapped) torch tensor for .pt
+    _tensor: torch.Tensor | None = None  # the loaded (possibly memory-mapped) torch tensor for .pt
 
     def describe(self) -> dict:
         """Where the rows came from, for JSON outputs."""
@@ -74,15 +80,17 @@ class EmbeddingsFile:
             yield from self._npy_chunks(rows, reuse_buffer)
 
     def _npy_chunks(self, rows: int, reuse: bool):
-        row_bytes = self.dim * self._np_dtype.itemsize
+        dtype = self._np_dtype
+        assert dtype is not None  # set for .npy files
+        row_bytes = self.dim * dtype.itemsize
         buf = None
         with open(self.path, "rb", buffering=0) as f:
             for start in range(0, self.n, rows):
                 m = min(rows, self.n - start)
                 if buf is None or not reuse or buf.shape[0] < m:
-                    buf = np.empty((m, self.dim), dtype=self._np_dtype)
+                    buf = np.empty((m, self.dim), dtype=dtype)
                 out = buf[:m]
-                view = memoryview(out).cast("B")
+                view = out.data.cast("B")  # out.data: memoryview(out)
                 f.seek(self._offset + start * row_bytes)
                 got = 0
                 while got < m * row_bytes:
@@ -94,17 +102,22 @@ class EmbeddingsFile:
                 yield start, out
 
     def _fortran_chunks(self, rows: int):
+        dtype = self._np_dtype
+        assert dtype is not None  # set for .npy files
         for start in range(0, self.n, rows):
-            mm = np.memmap(self.path, dtype=self._np_dtype, mode="r", offset=self._offset,
+            mm = np.memmap(self.path, dtype=dtype, mode="r", offset=self._offset,
                            shape=(self.n, self.dim), order="F")
             chunk = np.array(mm[start:start + rows])  # copy, then unmap: pages leave RSS
             del mm
             yield start, chunk
 
     def _pt_chunks(self, rows: int):
+        # torch: only .pt files need it (.npy files are read without torch)
+        # torch: only .pt files need it (.npy files are read without torch)
         import torch
 
         t = self._tensor
+        assert t is not None  # set for .pt files
         for start in range(0, self.n, rows):
             c = t[start:start + rows]
             if c.dtype == torch.bfloat16:
@@ -175,6 +188,7 @@ def _open_npy(path: Path) -> EmbeddingsFile:
 
 
 def _open_pt(path: Path) -> EmbeddingsFile:
+    # torch: only .pt files need it (.npy files are read without torch)
     import torch
 
     try:
@@ -216,10 +230,6 @@ def spectrum_of_file(source, *, normalize: bool = True, center: bool = True,
     many there are and the first one (the whole file is scanned to count them).
     progress: show a tqdm bar over rows on stderr.
     """
-    from tqdm import tqdm
-
-    from dimcollapse.spectrum.accumulator import SpectrumAccumulator
-
     ef = source if isinstance(source, EmbeddingsFile) else open_embeddings(source)
     acc = SpectrumAccumulator(ef.dim, normalize=normalize, center=center, precision=precision,
                               raw_max_samples=raw_max_samples, device="cpu")

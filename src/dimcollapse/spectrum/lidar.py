@@ -171,6 +171,11 @@ class LidarAccumulator:
         self._means = Moments(self.dim, shifted=True, ops=ops)
         self._within = Moments(self.dim, shifted=False, ops=ops)
 
+    def _state(self) -> tuple[Moments, Moments]:
+        """(means, within): set together by the first batch, merge or all_reduce."""
+        assert self._means is not None and self._within is not None, "no samples yet"
+        return self._means, self._within
+
     def update(self, views) -> None:
         """Add b whole samples: views (b, q, d), numpy or torch, any real dtype."""
         _check_views_shape(tuple(views.shape), self.dim, self.q)
@@ -181,11 +186,12 @@ class LidarAccumulator:
             on_gpu = is_tensor(views) and views.device.type != "cpu"
             backend = self._backend_request or ("torch" if on_gpu else "numpy")
             self._init_state(ops_for(backend, str(views.device) if on_gpu else "cpu"))
-        ops = self._means.ops
+        state_means, state_within = self._state()
+        ops = state_means.ops
         x = ops.cast(ops.from_batch(views), "float64")
         means = x.mean(1)
-        self._means.update(means)
-        self._within.update((x - means[:, None, :]).reshape(-1, self.dim))
+        state_means.update(means)
+        state_within.update((x - means[:, None, :]).reshape(-1, self.dim))
 
     def _config(self) -> tuple:
         return (self.dim, self.delta, self.eps)
@@ -199,11 +205,13 @@ class LidarAccumulator:
             return self
         if self.q is not None and other.q != self.q:
             raise UserError(f"cannot merge q={other.q} views into q={self.q}: keep q fixed")
+        other_means, other_within = other._state()
         if self._means is None:
-            self._init_state(other._means.ops)
+            self._init_state(other_means.ops)
         self.q = other.q
-        self._means.merge_(other._means)
-        self._within.merge_(other._within)
+        state_means, state_within = self._state()
+        state_means.merge_(other_means)
+        state_within.merge_(other_within)
         return self
 
     def all_reduce_(self) -> LidarAccumulator:
@@ -214,16 +222,18 @@ class LidarAccumulator:
         """
         if self._means is None:
             self._init_state(ops_for("numpy", "cpu"))
-        self._means.all_reduce_()
-        self._within.all_reduce_()
+        state_means, state_within = self._state()
+        state_means.all_reduce_()
+        state_within.all_reduce_()
         return self
 
     def scatter(self) -> tuple[np.ndarray, np.ndarray]:
         """(Sigma_b, Sigma_w + delta I) over the samples seen, float64 numpy. Shapes: (d, d)."""
         if self.n < 2 or self.q is None:
             raise ValueError(f"LiDAR needs at least 2 samples of known q, have {self.n}")
-        sigma_b = self._means.scatter(center=True) / (self.n - 1)
-        sigma_w = self._within.scatter(center=False) / (self.n * (self.q - 1))
+        state_means, state_within = self._state()
+        sigma_b = state_means.scatter(center=True) / (self.n - 1)
+        sigma_w = state_within.scatter(center=False) / (self.n * (self.q - 1))
         return sigma_b, sigma_w + self.delta * np.eye(self.dim)
 
     def eigenvalues(self) -> np.ndarray:
@@ -233,5 +243,6 @@ class LidarAccumulator:
     def lidar(self) -> float:
         """LiDAR over all samples seen (the same number `lidar` gives on them at once)."""
         sigma_b, sigma_w = self.scatter()
-        _check_between(sigma_b, float(np.trace(self._means.scatter(center=False))) / self.n)
+        state_means, _ = self._state()  # scatter() checked that there are samples
+        _check_between(sigma_b, float(np.trace(state_means.scatter(center=False))) / self.n)
         return lidar_from_eigenvalues(lidar_eigenvalues(sigma_b, sigma_w), eps=self.eps)

@@ -77,6 +77,7 @@ class _SeedStream:
             self._perm = torch.randperm(len(self.data), generator=self.perm_gen)
             self._pos = 0
         b = self.batch_size
+        assert self._perm is not None  # drawn above: _pos starts at steps_per_epoch
         idx = self._perm[self._pos * b:(self._pos + 1) * b]
         self._pos += 1
         return idx
@@ -126,6 +127,7 @@ class ViewBatches:
             self._c = 0
         c = self._c
         self._c += 1
+        assert self._x is not None and self._noise is not None  # _c starts at CHUNK_STEPS
         if len(self.streams) == 1:  # common case: one seed, broadcast instead of gather
             x, noise = self._x[c, 0], self._noise[c, 0][None]
         else:

@@ -164,6 +164,7 @@ def trajectories_figure(res: dict):
         if handles is None:
             handles = ax.get_legend_handles_labels()
         ax.legend(*_last_entries(ax, d), fontsize=7, loc="lower left")
+    assert handles is not None  # set by the first panel
     fig.legend(*[h[:len(line_styles(len(res[panels[0][1]][0])))] for h in handles],
                title="index k (descending)", fontsize=7, loc="outside right center")
     _gap_panel(axes[1, 1], res, steps)

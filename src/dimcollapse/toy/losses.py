@@ -112,8 +112,8 @@ class ToyLoss:
     """A toy loss: `value(z1, z2, reduction)` -> (...), `grad(z1, z2, reduction)` -> (g1, g2)."""
 
     name: str
-    value: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    grad: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    value: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor]
+    grad: Callable[[torch.Tensor, torch.Tensor, str], tuple[torch.Tensor, torch.Tensor]]
     description: str
 
 

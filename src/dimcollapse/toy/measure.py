@@ -57,10 +57,11 @@ class XProbe:
         """Eigenvalues (descending) of X averaged over the probe batches, for single-layer
         weights w (R, d, d). -> (R, d) float64."""
         w = w.double()
-        total = None
+        total: torch.Tensor | None = None
         for x1, x2 in self.batches:
             z1, z2 = x1 @ w.transpose(1, 2), x2 @ w.transpose(1, 2)
             xm = X_MATRIX[loss](x1, x2, z1, z2)
             total = xm if total is None else total + xm
+        assert total is not None, "no probe batches"
         mean = total / len(self.batches)
         return torch.linalg.eigvalsh(0.5 * (mean + mean.transpose(1, 2))).flip(-1).numpy()

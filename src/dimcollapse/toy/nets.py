@@ -116,8 +116,10 @@ class LinearStack:
         g = gz
         for l in range(len(self.weights) - 1, -1, -1):
             h, a = cache[l]
+            act = self._act_mask[l]
             if a is not None:  # ReLU runs take relu's backward, linear runs pass g through
-                g = torch.lerp(g, torch.ops.aten.threshold_backward(g, a, 0), self._act_mask[l])
+                assert act is not None  # forward caches a only where the layer has a mask
+                g = torch.lerp(g, torch.ops.aten.threshold_backward(g, a, 0), act)
             grads[l] = torch.bmm(g.transpose(1, 2), h)
             if l:
                 g = torch.bmm(g, self.weights[l])

@@ -5,9 +5,11 @@ command, git sha, versions, time) and the PNG figures.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dimcollapse.errors import UserError
 from dimcollapse.runinfo import run_metadata, write_json
@@ -87,7 +89,8 @@ def depth(cfg: DepthConfig, out_dir: Path, *, progress: bool = True) -> list[Pat
 
 def verify(seed: int, out_dir: Path | None) -> dict:
     """Run the theory checks; write verify.json when out_dir is given. Returns the result."""
-    result = {"experiment": "verify", "config": {"seed": seed}, "checks": run_checks(seed)}
+    result: dict[str, Any] = {"experiment": "verify", "config": {"seed": seed},
+                              "checks": run_checks(seed)}
     result["passed"] = all(c["passed"] for c in result["checks"])
     if out_dir is not None:
         _write("verify", result, prepare_out_dir(out_dir))
@@ -99,16 +102,18 @@ def run_all(out_dir: Path, *, seed: int = 0, steps: int | None = None, loss: str
             log: Callable[[str], None] = lambda s: None) -> dict:
     """strong-aug, implicit-reg and depth with paper settings (steps overridable), then verify.
     Returns {"files": [...], "verify_passed": bool}."""
-    kw = {"seed": seed, "loss": loss, "reduction": reduction}
+    kw: dict[str, Any] = {"seed": seed, "loss": loss, "reduction": reduction}
     if steps is not None:
         kw["steps"] = steps
     prepare_out_dir(out_dir)
     files = []
-    for name, fn, cfg in (("strong-aug", strong_aug, StrongAugConfig(**kw)),
-                          ("implicit-reg", implicit_reg, ImplicitRegConfig(**kw)),
-                          ("depth", depth, DepthConfig(**kw))):
+    # All three configs are built (and checked) before the first experiment runs.
+    experiments = (("strong-aug", functools.partial(strong_aug, StrongAugConfig(**kw))),
+                   ("implicit-reg", functools.partial(implicit_reg, ImplicitRegConfig(**kw))),
+                   ("depth", functools.partial(depth, DepthConfig(**kw))))
+    for name, run in experiments:
         log(f"{name} ...")
-        files += fn(cfg, out_dir, progress=progress)
+        files += run(out_dir, progress=progress)
     log("verify ...")
     res = verify(seed, out_dir)
     files.append(out_dir / FILES["verify"][0])

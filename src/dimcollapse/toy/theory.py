@@ -13,6 +13,8 @@ Shapes: inputs x, x' are (..., B, d); embeddings z = W x are (..., B, d); matric
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from dimcollapse.toy.losses import OFFICIAL_TEMPERATURE, paper_alpha
@@ -56,7 +58,9 @@ def official_x(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.T
     return (half + _t(half)) / temperature
 
 
-X_MATRIX = {"paper": lemma2_x, "official": official_x}
+# (x, x', z, z') -> X of that loss (Lemma 2 / the official loss's analogue).
+X_MATRIX: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+                             torch.Tensor]] = {"paper": lemma2_x, "official": official_x}
 
 
 def alignment_matrix(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import torch
+from tqdm import tqdm
 
 from dimcollapse.errors import UserError
 from dimcollapse.toy.data import ViewBatches
@@ -94,6 +95,5 @@ def _check_finite(net: LinearStack, step: int) -> None:
 def _progress(total: int, enabled: bool, desc: str):
     if not enabled or not sys.stderr.isatty() or total < 1000:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False)

@@ -24,6 +24,7 @@ import torch
 from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig, config_to_dict, resolve
 from dimcollapse.devices import resolve_device, resolve_precision
+from dimcollapse.models import out_dim_of
 from dimcollapse.optim import set_lr
 from dimcollapse.progress import Progress
 from dimcollapse.runinfo import run_metadata
@@ -206,7 +207,7 @@ class _Run:
         self.schedule = build.build_schedule(cfg, total_steps=self.total,
                                              warmup_steps=self.warmup)
         window = loop.spectrum_window_steps or default_window_steps(
-            self.parts.encoder.backbone.out_dim, loop.batch_size,
+            out_dim_of(self.parts.encoder.backbone), loop.batch_size,
             max(loop.spectrum_every_steps, 1))
         self.hook = SpectrumHook(every_steps=loop.spectrum_every_steps, window_steps=window,
                                  total_steps=self.total, device=self.device)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -18,13 +18,14 @@ from torch import nn
 from dimcollapse import build, distributed
 from dimcollapse.config import TrainConfig
 from dimcollapse.devices import Precision
+from dimcollapse.models import Encoder, out_dim_of
 from dimcollapse.train.checkpoint import restore_rng
 from dimcollapse.train.step import SSLModel
 
 
 @dataclass
 class TrainParts:
-    encoder: nn.Module  # Encoder(backbone, projector)
+    encoder: Encoder  # Encoder(backbone, projector)
     classifier: nn.Linear  # online probe on r.detach()
     model: SSLModel  # encoder + classifier (BatchNorm possibly converted for SyncBN)
     ddp: nn.Module  # what the step calls: DDP(model) with >1 process, else model
@@ -48,7 +49,7 @@ def assemble(cfg: TrainConfig, *, num_classes: int, device: torch.device,
     """Build (and, given a checkpoint dict, restore) everything a training step needs."""
     torch.manual_seed(cfg.seed)
     encoder = build.build_encoder(cfg)
-    classifier = build.build_classifier(encoder.backbone.out_dim, num_classes)
+    classifier = build.build_classifier(out_dim_of(encoder.backbone), num_classes)
     if ckpt:
         encoder.backbone.load_state_dict(ckpt["backbone"])
         encoder.projector.load_state_dict(ckpt["projector"])
@@ -56,7 +57,8 @@ def assemble(cfg: TrainConfig, *, num_classes: int, device: torch.device,
         restore_rng(ckpt.get("rng", {}))
     model = SSLModel(encoder, classifier)
     if world_size > 1 and cfg.model.sync_bn:
-        model = distributed.convert_sync_bn(model, device_type=device.type)
+        # Converts the BatchNorms inside, in place: the same SSLModel comes back.
+        model = cast(SSLModel, distributed.convert_sync_bn(model, device_type=device.type))
     model.to(device)
     if cfg.loop.channels_last:
         model.to(memory_format=torch.channels_last)

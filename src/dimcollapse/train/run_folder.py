@@ -32,6 +32,7 @@ from dimcollapse.config import (
 )
 from dimcollapse.errors import UserError
 from dimcollapse.runinfo import atomic_write_bytes, write_json
+from dimcollapse.train.checkpoint import load_checkpoint
 
 CONFIG = "config.json"
 RUN = "run.json"
@@ -128,8 +129,6 @@ def plan_run(
     anything else raises `UserError` naming the fields. Otherwise the config is the preset (or
     the paper defaults) with `overrides` applied. Returns (resolved config, checkpoint or None).
     """
-    from dimcollapse.train.checkpoint import load_checkpoint
-
     overrides = overrides or {}
     folder = RunFolder(out_dir, writer=False)
     if resume is None or resume == "auto":

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+
+# What `signal.signal` takes and returns: a handler, SIG_DFL/SIG_IGN (ints) or None.
+_Handler = Callable[[int, FrameType | None], object] | int | None
 
 
 class StopRequest:
@@ -23,7 +27,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

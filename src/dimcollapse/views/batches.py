@@ -65,13 +65,15 @@ class TwoViewBatches:
         self.steps_per_epoch = len(dataset) // batch_size
         self.mean = views.mean or dataset.mean
         self.std = views.std or dataset.std
-        self._perm_epoch, self._perm = -1, None
+        self._perm_epoch = -1
+        self._perm: torch.Tensor | None = None
 
     def epoch_permutation(self, epoch: int) -> torch.Tensor:
         """Order of the dataset in epoch `epoch`. LongTensor [N]."""
         if epoch != self._perm_epoch:
             self._perm = permutation(len(self.dataset), EPOCH_DOMAIN, self.seed, epoch)
             self._perm_epoch = epoch
+        assert self._perm is not None  # drawn above on the first call
         return self._perm
 
     def global_indices(self, step: int) -> torch.Tensor:
@@ -86,10 +88,10 @@ class TwoViewBatches:
 
     def batch(self, step: int) -> TwoViewBatch:
         """Step `step`'s local batch, computed directly (resident datasets)."""
-        if not self.dataset.resident:
+        stored = self.dataset.images
+        if stored is None:  # not resident
             raise ValueError("batch(step) needs a resident dataset; iterate for streaming ones")
         idx = self.indices(step)
-        stored = self.dataset.images
         if stored.device.type != "cpu":  # resident on the GPU (`ImageDataset.to`): cut it there
             images = stored[idx.to(stored.device)].to(self.device)
         else:

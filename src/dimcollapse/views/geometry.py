@@ -10,6 +10,7 @@ float rounding (tests/views/test_ops.py).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -116,8 +117,8 @@ def _crop_matrices(x: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor, siz
     wy = resize_matrices(height, boxes[:, 0], boxes[:, 2], size, interpolation)
     wx = resize_matrices(width, boxes[:, 1], boxes[:, 3], size, interpolation)
     wx = torch.where(flip[:, None, None], wx.flip(1), wx)
-    dev = dict(device=x.device, dtype=x.dtype)
-    return apply_separable(x, wy.to(**dev), wx.to(**dev),
+    return apply_separable(x, wy.to(device=x.device, dtype=x.dtype),
+                           wx.to(device=x.device, dtype=x.dtype),
                            clamp_between=interpolation == "bicubic")
 
 
@@ -140,11 +141,12 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor, size:
     if not bool(fast.any()):
         return _crop_matrices(x, boxes, flip, size, interpolation)
     out = x.new_empty(x.shape[0], x.shape[1], size, size)
-    for sel, fn in ((fast, _crop_grid_sample), (~fast, _crop_matrices)):
+    parts = ((fast, functools.partial(_crop_grid_sample, size=size)),
+             (~fast, functools.partial(_crop_matrices, size=size, interpolation=interpolation)))
+    for sel, crop in parts:
         idx = torch.nonzero(sel).squeeze(1)
-        args = (boxes[idx], flip[idx], size) + (() if fn is _crop_grid_sample
-                                                 else (interpolation,))
-        out.index_copy_(0, idx.to(x.device), fn(x.index_select(0, idx.to(x.device)), *args))
+        out.index_copy_(0, idx.to(x.device),
+                        crop(x.index_select(0, idx.to(x.device)), boxes[idx], flip[idx]))
     return out
 
 
@@ -172,7 +174,7 @@ def gaussian_matrices(size: int, sigma: torch.Tensor, kernel_size: int) -> torch
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Per-sample Gaussian blur (same sigma on both axes). Shape: (b,C,H,W), (b,) -> (b,C,H,W)."""
     _, _, height, width = x.shape
-    dev = dict(device=x.device, dtype=x.dtype)
-    my = gaussian_matrices(height, sigma.cpu(), kernel_size).to(**dev)
-    mx = my if width == height else gaussian_matrices(width, sigma.cpu(), kernel_size).to(**dev)
+    my = gaussian_matrices(height, sigma.cpu(), kernel_size).to(device=x.device, dtype=x.dtype)
+    mx = my if width == height else \
+        gaussian_matrices(width, sigma.cpu(), kernel_size).to(device=x.device, dtype=x.dtype)
     return apply_separable(x, my, mx)

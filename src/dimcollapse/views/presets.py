@@ -93,8 +93,8 @@ class TwoViews:
                  mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Both views of a uint8 batch (b, 3, H, W) on any device -> two float (b, 3, S, S)."""
         x = images.to(torch.float32).div_(255.0)
-        return tuple(self.apply(x, index, seed=seed, step=step, view=v, mean=mean, std=std)
-                     for v in (0, 1))
+        return (self.apply(x, index, seed=seed, step=step, view=0, mean=mean, std=std),
+                self.apply(x, index, seed=seed, step=step, view=1, mean=mean, std=std))
 
     def from_crops(self, crops: torch.Tensor, index: torch.Tensor, *, seed: int, step: int,
                    view: int, mean=None, std=None) -> torch.Tensor:

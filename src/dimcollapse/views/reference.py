@@ -17,6 +17,7 @@ from dimcollapse.views.spec import ViewSpec
 def torchvision_view_transform(spec: ViewSpec, image_size: int, mean: Sequence[float],
                                std: Sequence[float]):
     """PIL image -> normalised float tensor (3, S, S), per torchvision, for one view."""
+    # torchvision: only the PIL reference views use it; the tensor views do not
     from torchvision import transforms as T
 
     interp = {"bicubic": T.InterpolationMode.BICUBIC,

@@ -20,6 +20,7 @@ from dimcollapse.views.presets import TwoViews
 
 
 def _pil_interp(name: str):
+    # torchvision: only the streaming (PIL) path uses it
     from torchvision.transforms import InterpolationMode
 
     return {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR}[name]
@@ -39,6 +40,7 @@ class CropTask(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int]):
+        # torchvision: only the streaming (PIL) path uses it
         from torchvision.transforms import functional as F
 
         step, i = key
@@ -67,6 +69,7 @@ class EvalTask(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
+        # torchvision: only the streaming (PIL) path uses it
         from torchvision.transforms import functional as F
 
         img = self.dataset.load_image(i)

@@ -20,6 +20,7 @@ import time
 import torch
 
 from dimcollapse.data.dataset import ImageDataset
+from dimcollapse.data.registry import build_dataset
 from dimcollapse.views.batches import TwoViewBatches
 from dimcollapse.views.presets import build_views
 from dimcollapse.views.reference import TorchvisionTwoViews
@@ -75,8 +76,6 @@ def compare_views_throughput(dataset: ImageDataset, *, preset: str = "cifar",
 
 
 def main(argv=None) -> int:
-    from dimcollapse.data.registry import build_dataset
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", required=True, help="CIFAR-10 folder (either format)")
     ap.add_argument("--dataset", default="cifar10")
