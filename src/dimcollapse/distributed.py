@@ -262,7 +262,7 @@ def check_same_on_all_ranks(value: int, *, what: str, fix: str) -> None:
     """
     if not is_distributed():
         return
-    device = "cpu"
+    device: str | torch.device = "cpu"
     if dist.get_backend() == "nccl":
         device = torch.device("cuda", torch.cuda.current_device())
     t = torch.tensor([value, -value], dtype=torch.int64, device=device)

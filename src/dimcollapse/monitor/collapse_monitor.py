@@ -24,6 +24,7 @@ ranks must call it together, as any collective.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,7 +139,10 @@ class CollapseMonitor:
                 raise UserError(f"watch(): {key!r} is already watched; pick another name or "
                                 "unwatch() first")
         for key, module in modules.items():
-            handle = watching.add_output_hook(module, lambda out, key=key: self.update(key, out))
+            def feed(out: Any, key: str = key) -> None:
+                self.update(key, out)
+
+            handle = watching.add_output_hook(module, feed)
             self._streams.setdefault(key, _Stream()).hooks.append(handle)
         return self
 
@@ -172,6 +176,8 @@ class CollapseMonitor:
         for name in names:
             stream = self._streams[name]
             source = stream.open if self.window is None else stream.done
+            # names holds the streams with data: an accumulator, and the dim it was made for
+            assert source is not None and source._ops is not None and stream.dim is not None
             pooled = self._accumulator(stream.dim, device=source._ops.device_name)
             pooled.merge_(source)  # a copy: the sums of later compute() calls stay this rank's
             pooled.all_reduce_()
@@ -205,11 +211,9 @@ class CollapseMonitor:
 def _check_same_names_on_all_ranks(names: list[str]) -> None:
     """Under torch.distributed, raise on every rank unless all ranks pooled the same names
     (a rank missing one would otherwise wait forever in that name's all-reduce)."""
-    import sys
-
     if "torch" not in sys.modules:
         return  # no torch, no process group
-    import torch.distributed as dist
+    import torch.distributed as dist  # torch: only when torch is loaded (numpy inputs: no torch)
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return

@@ -49,7 +49,7 @@ def as_rows(name: str, x: Any) -> Any:
 
 def find_module(model: Any, path: str) -> Any:
     """model's submodule called `path` (a `named_modules()` name; "" is the model itself)."""
-    import torch
+    import torch  # torch: the monitor imports without it (numpy inputs); watch() needs a model
 
     if not isinstance(model, torch.nn.Module):
         raise UserError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")

@@ -6,8 +6,8 @@
 `to_dict()` is spectrum.json's keys, and `plot()` draws Fig 2 of Jing et al. (ICLR 2022).
 
 To add a metric to `Spectrum` (and so to `CollapseMonitor(metrics=...)`): declare one field
-with `_metric()` in the marked place below. Its value is the `SpectrumSummary` field of the
-same name, or `DERIVED[name](summary)` when it is computed from the summary here.
+`= field(metadata=METRIC)` in the marked place below. Its value is the `SpectrumSummary` field
+of the same name, or `DERIVED[name](summary)` when it is computed from the summary here.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from dimcollapse.spectrum.covariance import is_tensor
 from dimcollapse.spectrum.metrics import COLLAPSE_REL_THRESHOLD, AlphaReQ
 from dimcollapse.spectrum.summary import SpectrumSummary
 
-
-def _metric() -> Any:
-    """A `Spectrum` field that is a scalar collapse metric (selectable in CollapseMonitor)."""
-    return field(metadata={"metric": True})
+# The metadata of a `Spectrum` field that is a scalar collapse metric (selectable in
+# CollapseMonitor). Spelled `field(metadata=METRIC)` at each field, not via a helper, so that
+# type checkers see fields without a default.
+METRIC = {"metric": True}
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,12 @@ class Spectrum:
     normalize: bool
     center: bool
     threshold: float
-    rankme: float | None = _metric()
-    alpha_req: float | None = _metric()
-    alpha_req_r2: float | None = _metric()
-    collapsed_dims: int = _metric()
-    normalized_std: float = _metric()
-    # -- NEW metrics go here, one `_metric()` field each (filled by name from the summary):
+    rankme: float | None = field(metadata=METRIC)
+    alpha_req: float | None = field(metadata=METRIC)
+    alpha_req_r2: float | None = field(metadata=METRIC)
+    collapsed_dims: int = field(metadata=METRIC)
+    normalized_std: float = field(metadata=METRIC)
+    # -- NEW metrics go here, one `field(metadata=METRIC)` each (filled by name from the summary):
     #    effective_rank (Roy & Vetterli 2007), nesum (He & Ozay 2022), lidar (Thilak et al.
     #    2024; needs q views per sample). The verdict `collapse` ("complete" | "dimensional" |
     #    "none") is to be wired to spectrum.metrics.collapse_verdict the same way.

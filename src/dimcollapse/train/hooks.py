@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from dimcollapse.devices import at_least_float32
+from dimcollapse.monitor import CollapseMonitor
 
 
 def probe_loss_and_correct(logits: torch.Tensor, target: torch.Tensor
@@ -68,8 +69,6 @@ class SpectrumHook:
     def update(self, r: torch.Tensor, z: torch.Tensor) -> None:
         """Add a batch. Shape: r (b, D), z (b, d) or (b, groups, k) (flattened to groups*k)."""
         if self._monitor is None:
-            from dimcollapse.monitor import CollapseMonitor
-
             # The public monitor is the one code path; the schedule above stays here.
             self._monitor = CollapseMonitor(metrics=("rankme", "collapsed_dims"),
                                             normalize=True, precision="float32",
