@@ -62,6 +62,13 @@ def _rel_threshold(text: str) -> float:
     return value
 
 
+def _raw_seed(text: str) -> int:
+    value = _raw_samples(text)
+    if value is None:
+        raise argparse.ArgumentTypeError("expected a seed >= 0, got 'all'")
+    return value
+
+
 def _lidar_views(text: str) -> int:
     value = _positive_int(text)
     if value < 2:
@@ -115,7 +122,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lidar-samples", type=_lidar_samples, default=catalogue.LIDAR_SAMPLES,
                    metavar="N", help="test images LiDAR uses (at most the split's size; "
                    f"default: {catalogue.LIDAR_SAMPLES})")
-    p.add_argument("--lidar-seed", type=int, default=catalogue.LIDAR_SEED, metavar="SEED",
+    p.add_argument("--lidar-seed", type=_raw_seed, default=catalogue.LIDAR_SEED, metavar="SEED",
                    help=f"seed of the LiDAR samples and views (default: {catalogue.LIDAR_SEED})")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
     from dimcollapse.eval_options import add_eval_arguments
