@@ -17,7 +17,8 @@ from dimcollapse import catalogue
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
 chunk by chunk (memory O(d^2), whatever N), with RankMe, alpha-ReQ, the number of collapsed
-dimensions and the per-dimension std of L2-normalised embeddings. Writes DIR/spectrum.json and
+dimensions, the per-dimension std of L2-normalised embeddings, the effective rank, NESum and
+the collapse verdict (complete | dimensional | none). Writes DIR/spectrum.json and
 DIR/spectrum.png (log sigma_k against k, as the paper's Fig 2). See docs/spectrum.md.
 
 Given a run folder or a checkpoint instead (ours, an official DirectCLR file or a torchvision
