@@ -5,7 +5,7 @@ Self-supervised Learning" (ICLR 2022). The public Python API (docs/api.md):
 
     import dimcollapse
     s = dimcollapse.measure(z)        # z: (N, d) tensor or array -> Spectrum
-    s.rankme, s.collapsed_dims, s.eigenvalues, s.to_dict(), s.plot()
+    s.rankme, s.collapsed_dims, s.collapse, s.eigenvalues, s.to_dict(), s.plot()
     monitor = dimcollapse.CollapseMonitor()
     monitor.watch(model, {"r": "backbone.avgpool", "z": "projector"}); monitor.compute()
 
@@ -30,6 +30,9 @@ _EXPORTS = {
     "alpha_req": "dimcollapse.spectrum.functions",
     "collapsed_dims": "dimcollapse.spectrum.functions",
     "normalized_std": "dimcollapse.spectrum.functions",
+    "effective_rank": "dimcollapse.spectrum.functions",
+    "nesum": "dimcollapse.spectrum.functions",
+    "lidar": "dimcollapse.spectrum.functions",
     "covariance_spectrum": "dimcollapse.spectrum.covariance",
     "SpectrumAccumulator": "dimcollapse.spectrum.accumulator",
     "UserError": "dimcollapse.errors",
@@ -44,7 +47,10 @@ __all__ = [  # the same names as _EXPORTS (a test checks), spelled out for linte
     "alpha_req",
     "collapsed_dims",
     "covariance_spectrum",
+    "effective_rank",
+    "lidar",
     "measure",
+    "nesum",
     "normalized_std",
     "rankme",
 ]
@@ -54,7 +60,15 @@ if TYPE_CHECKING:
     from dimcollapse.monitor.collapse_monitor import CollapseMonitor
     from dimcollapse.spectrum.accumulator import SpectrumAccumulator
     from dimcollapse.spectrum.covariance import covariance_spectrum
-    from dimcollapse.spectrum.functions import alpha_req, collapsed_dims, normalized_std, rankme
+    from dimcollapse.spectrum.functions import (
+        alpha_req,
+        collapsed_dims,
+        effective_rank,
+        lidar,
+        nesum,
+        normalized_std,
+        rankme,
+    )
     from dimcollapse.spectrum.measure import Spectrum, measure
 
 

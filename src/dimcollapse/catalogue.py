@@ -88,6 +88,12 @@ PROBE_L2 = 1e-2
 PROBE_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 PROBE_VAL_FRACTION = 0.1  # share of the train rows held out by select_l2
 
+# `dimcollapse spectrum RUN --lidar-views Q`: test images (LDA classes) LiDAR draws its q
+# views of, and the seed of that draw and of the views (eval/lidar_views.py). 1000 samples
+# give Sigma_b rank up to 999, above r's 512 (ResNet-18) dimensions.
+LIDAR_SAMPLES = 1000
+LIDAR_SEED = 0
+
 def check_d0(d0: Any, dim: int | None = None, *, needed_by: str | None = None) -> int | None:
     """The one check of d0: a positive integer, at most `dim` (the size of r) when known.
 

@@ -185,7 +185,8 @@ def test_summary_record_keys_are_the_spectrum_json_keys_in_order(make_embeddings
         "n", "dim", "normalize", "center", "ddof", "precision", "eigenvalues", "max_rank",
         "unmeasured_dims", "collapsed_dims", "threshold", "rankme", "rankme_eps", "raw_samples",
         "raw_max_samples", "alpha_req", "alpha_req_r2", "alpha_req_fit", "normalized_std",
-        "normalized_std_per_dim"]
+        "normalized_std_per_dim", "effective_rank", "nesum", "normalized_total_variance",
+        "complete_threshold", "collapse"]
     d = s.with_source({"path": "x"}).to_dict()
     assert list(d)[-1] == "source" and d["source"] == {"path": "x"}
     assert list(d["normalized_std"]) == ["mean", "min", "max", "reference_1_over_sqrt_d"]

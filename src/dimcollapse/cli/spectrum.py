@@ -13,20 +13,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from dimcollapse import catalogue
 from dimcollapse.errors import UserError
 from dimcollapse.eval_options import EvalOptions, add_eval_arguments
 
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
 chunk by chunk (memory O(d^2), whatever N), with RankMe, alpha-ReQ, the number of collapsed
-dimensions and the per-dimension std of L2-normalised embeddings. Writes DIR/spectrum.json and
+dimensions, the per-dimension std of L2-normalised embeddings, the effective rank, NESum and
+the collapse verdict (complete | dimensional | none). Writes DIR/spectrum.json and
 DIR/spectrum.png (log sigma_k against k, as the paper's Fig 2). See docs/spectrum.md.
 
 Given a run folder or a checkpoint instead (ours, an official DirectCLR file or a torchvision
 state_dict), the rows are the test split's representations r = backbone(x) (--space
 representation, the paper's Fig 7b / 9) or embeddings z = projector(r) (--space embedding,
 Fig 2; our checkpoints only), extracted without augmentation and cached in OUT/features/;
-the output goes to RUN/spectrum_<space>/ unless --out is given."""
+the output goes to RUN/spectrum_<space>/ unless --out is given. --lidar-views Q adds LiDAR
+(Thilak et al. 2024) of the same space from Q training views of each of --lidar-samples test
+images, in OUT/lidar.json."""
 
 
 def _raw_samples(text: str) -> int | None:
@@ -62,6 +66,27 @@ def _rel_threshold(text: str) -> float:
     return value
 
 
+def _raw_seed(text: str) -> int:
+    value = _raw_samples(text)
+    if value is None:
+        raise argparse.ArgumentTypeError("expected a seed >= 0, got 'all'")
+    return value
+
+
+def _lidar_views(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"LiDAR needs at least 2 views per sample, got {value}")
+    return value
+
+
+def _lidar_samples(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"LiDAR needs at least 2 samples, got {value}")
+    return value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "spectrum", help="embedding spectrum and collapse metrics of an N x d .npy/.pt file",
@@ -94,6 +119,15 @@ def add_parser(sub) -> None:
     p.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="ROWS",
                    help="rows read per chunk (default: ~16M values, 8192 rows at d = 2048)")
     p.add_argument("--title", default=None, help="figure title (default: the file name)")
+    p.add_argument("--lidar-views", type=_lidar_views, default=None, metavar="Q",
+                   help="run/checkpoint only: also LiDAR (Thilak et al. 2024) of --space from Q "
+                   "training views of each of --lidar-samples test images, written to "
+                   "OUT/lidar.json (default: off)")
+    p.add_argument("--lidar-samples", type=_lidar_samples, default=catalogue.LIDAR_SAMPLES,
+                   metavar="N", help="test images LiDAR uses (at most the split's size; "
+                   f"default: {catalogue.LIDAR_SAMPLES})")
+    p.add_argument("--lidar-seed", type=_raw_seed, default=catalogue.LIDAR_SEED, metavar="SEED",
+                   help=f"seed of the LiDAR samples and views (default: {catalogue.LIDAR_SEED})")
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
 
     add_eval_arguments(p, precision_flag="--feature-precision")
@@ -130,6 +164,9 @@ def _run(args) -> int:
 
     if _is_checkpoint(args.emb):
         return _run_checkpoint(args)
+    if args.lidar_views is not None:
+        raise UserError(f"--lidar-views needs images to augment; {args.emb} is an embeddings "
+                        "file: pass a run folder or checkpoint, or drop --lidar-views")
     if args.space is not None:
         raise UserError(f"--space applies to a run folder or checkpoint; {args.emb} is an "
                         "embeddings file: drop --space")
@@ -172,13 +209,22 @@ def _run_checkpoint(args) -> int:
     title = args.title or f"{what} spectrum of {name}, {ev.data.dataset} test split"
     json_path, png_path = write_spectrum_report(summary, out, metadata=run_metadata(),
                                                 title=title)
+    lidar = None
+    if args.lidar_views is not None:
+        from dimcollapse.eval.lidar_views import LIDAR_FILE, lidar_of_target
+        from dimcollapse.runinfo import write_json
+
+        log(f"LiDAR: {args.lidar_views} views of up to {args.lidar_samples} test images")
+        lidar = lidar_of_target(ev, space=space, q=args.lidar_views, samples=args.lidar_samples,
+                                seed=args.lidar_seed)
+        write_json(out / LIDAR_FILE, {**lidar.to_dict(), "metadata": run_metadata()})
     if not args.quiet:
-        print(_result_line(summary, f"{name} ({space})", json_path, png_path))
+        print(_result_line(summary, f"{name} ({space})", json_path, png_path, lidar))
     return 0
 
 
-def _result_line(s, name: str, json_path, png_path) -> str:
-    """One line from a `SpectrumSummary`."""
+def _result_line(s, name: str, json_path, png_path, lidar=None) -> str:
+    """One line from a `SpectrumSummary` (and the LiDAR record, when measured)."""
     rankme = "n/a" if s.rankme is None else f"{s.rankme:.1f}"
     if s.alpha_req is None:
         alpha = "n/a"
@@ -191,6 +237,9 @@ def _result_line(s, name: str, json_path, png_path) -> str:
                    f"not collapsed: pass more than {s.dim} rows to measure all {s.dim})")
     else:
         counted = f"{s.collapsed_dims} of {s.dim} dims collapsed (< {s.threshold:g} x max)"
+    lidar = "" if lidar is None else f", LiDAR {lidar.lidar:.1f} (q={lidar.q})"
+    erank = "n/a" if s.effective_rank is None else f"{s.effective_rank:.1f}"
     return (f"{name}: N={s.n}, d={s.dim}, "
             f"{'L2-normalised' if s.normalize else 'raw'}: {counted}, RankMe {rankme}, "
-            f"alpha-ReQ {alpha} -> {json_path}, {png_path}")
+            f"alpha-ReQ {alpha}, effective rank {erank}, collapse: {s.collapse}{lidar} "
+            f"-> {json_path}, {png_path}")

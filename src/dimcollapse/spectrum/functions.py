@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dimcollapse.errors import UserError
 from dimcollapse.spectrum import metrics
 from dimcollapse.spectrum.covariance import covariance_spectrum
+from dimcollapse.spectrum.lidar import LIDAR_DELTA, LIDAR_EPS
+from dimcollapse.spectrum.lidar import lidar as lidar_of_views
 from dimcollapse.spectrum.measure import Spectrum, _check_matrix
 
 
@@ -59,3 +62,46 @@ def normalized_std(x: Spectrum | object, *, per_dim: bool = False) -> float | np
     else:
         std = metrics.normalized_std(_check_matrix(x))
     return std if per_dim else float(std.mean())
+
+
+def _covariance_eigenvalues(x, normalize: bool) -> np.ndarray:
+    return covariance_spectrum(_check_matrix(x), normalize=normalize)
+
+
+def effective_rank(x: Spectrum | object, *, normalize: bool = True) -> float | None:
+    """Effective rank (Roy & Vetterli, EUSIPCO 2007) of the covariance C of the rows.
+
+    p_k = lambda_k / sum_l lambda_l over the eigenvalues of C (its singular values: C is PSD),
+    erank = exp(-sum_k p_k log p_k), 0 log 0 = 0; in [1, rank C]. x: rows (N, d), L2-normalised
+    first when `normalize` (as `measure`); or a Spectrum (its value). None when C = 0. For the
+    erank of some other matrix itself use `dimcollapse.spectrum.effective_rank(matrix)`.
+    """
+    if isinstance(x, Spectrum):
+        return x.effective_rank
+    ev = _covariance_eigenvalues(x, normalize)
+    return metrics.effective_rank_from_singular_values(ev) if ev.max() > 0 else None
+
+
+def nesum(x: Spectrum | object, *, normalize: bool = True) -> float | None:
+    """NESum (He & Ozay, ICML 2022, Def. 4.1): sum_k lambda_k / lambda_1 of the covariance.
+
+    x: rows (N, d), L2-normalised first when `normalize`; or a Spectrum. In [1, d]; None when
+    every eigenvalue is 0.
+    """
+    if isinstance(x, Spectrum):
+        return x.nesum
+    ev = _covariance_eigenvalues(x, normalize)
+    return metrics.nesum(ev) if ev.max() > 0 else None
+
+
+def lidar(views, *, delta: float = LIDAR_DELTA, eps: float = LIDAR_EPS) -> float:
+    """LiDAR (Thilak et al., ICLR 2024) of q views of each of n samples. (n, q, d) -> scalar.
+
+    views[i, j]: the embedding of view j of sample i (numpy or torch). The effective rank (with
+    eps) of Sigma_w^{-1/2} Sigma_b Sigma_w^{-1/2}, Sigma_w with the ridge delta (docs/spectrum.md).
+    A Spectrum cannot give it (its rows carry no sample/view structure): raises UserError.
+    """
+    if isinstance(views, Spectrum):
+        raise UserError("lidar() needs the (n, q, d) embeddings of q views of each sample, not a "
+                        "Spectrum: stack the views of each sample on axis 1")
+    return lidar_of_views(views, delta=delta, eps=eps)

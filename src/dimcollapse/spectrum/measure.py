@@ -24,6 +24,7 @@ from dimcollapse.spectrum.accumulator import RAW_MAX_SAMPLES, SpectrumAccumulato
 from dimcollapse.spectrum.covariance import is_tensor
 from dimcollapse.spectrum.metrics import COLLAPSE_REL_THRESHOLD, AlphaReQ
 from dimcollapse.spectrum.summary import SpectrumSummary
+from dimcollapse.spectrum.verdict import Verdict
 
 # The metadata of a `Spectrum` field that is a scalar collapse metric (selectable in
 # CollapseMonitor). Spelled `field(metadata=METRIC)` at each field, not via a helper, so that
@@ -43,6 +44,13 @@ class Spectrum:
     collapsed_dims: eigenvalues below `threshold` x the largest (Jing et al. 2022, Fig 2).
     normalized_std: mean over the d dimensions of the std of the L2-normalised rows (Chen & He,
         SimSiam, CVPR 2021, Fig 2); ~ 1/sqrt(d) when healthy, -> 0 under collapse.
+    effective_rank: effective rank (Roy & Vetterli, EUSIPCO 2007) of the covariance C, i.e.
+        exp of the entropy of eigenvalues / their sum; in [1, rank C]; None when C = 0.
+    nesum: sum_k lambda_k / lambda_1 (He & Ozay, ICML 2022, Def. 4.1); in [1, d]; None when C = 0.
+    normalized_total_variance: T = trace Cov(z_i / ||z_i||) (ddof 0), in [0, 1]; ~1 spread, 0
+        when all rows point one way.
+    collapse: "complete" (T < 1e-4), "dimensional" (collapsed_dims > 0) or "none"
+        (spectrum/verdict.py, docs/spectrum.md).
     summary: the full `SpectrumSummary` (per-dimension std, fit details, settings).
     """
 
@@ -57,10 +65,13 @@ class Spectrum:
     alpha_req_r2: float | None = field(metadata=METRIC)
     collapsed_dims: int = field(metadata=METRIC)
     normalized_std: float = field(metadata=METRIC)
-    # -- NEW metrics go here, one `field(metadata=METRIC)` each (filled by name from the summary):
-    #    effective_rank (Roy & Vetterli 2007), nesum (He & Ozay 2022), lidar (Thilak et al.
-    #    2024; needs q views per sample). The verdict `collapse` ("complete" | "dimensional" |
-    #    "none") is to be wired to spectrum.metrics.collapse_verdict the same way.
+    # -- NEW metrics go here, one `field(metadata=METRIC)` each (filled by name from the summary).
+    effective_rank: float | None = field(metadata=METRIC)
+    nesum: float | None = field(metadata=METRIC)
+    normalized_total_variance: float = field(metadata=METRIC)
+    collapse: Verdict = field(metadata=METRIC)
+    # LiDAR (Thilak et al. 2024) is not a field: it needs q views per sample, not N rows
+    # (`dimcollapse.lidar(views)`, `dimcollapse spectrum RUN --lidar-views Q`).
     summary: SpectrumSummary = field(repr=False)
 
     @classmethod
