@@ -206,8 +206,12 @@ def _run(args) -> int:
 
             grid = None
             if args.factors is not None:
-                grid = {n: FACTORS[n].values if n in FACTORS else ()
-                        for n in args.factors.replace(" ", "").split(",") if n}
+                names = [n for n in args.factors.replace(" ", "").split(",") if n]
+                unknown = [n for n in names if n not in FACTORS]
+                if unknown or not names:
+                    raise UserError(f"--factors {args.factors!r}: unknown {unknown or 'empty'};"
+                                    f" choose from {', '.join(FACTORS)}")
+                grid = {n: FACTORS[n].values for n in names}
             run_collapse_factors(budget, seeds=list(range(seeds)), out_dir=args.out, grid=grid,
                                  precision_check=not args.no_precision_check,
                                  keep_features=args.keep_features, progress=not args.quiet,
