@@ -53,7 +53,9 @@ def build_batches(cfg: TrainConfig, dataset, *, rank: int, world_size: int,
                         "pass a smaller batch or a larger --train-subset")
     if cfg.data.resident_on_device and dataset.resident and device.type != "cpu":
         dataset = dataset.to(device)
-    views = build_views(cfg.views.preset, cfg.data.image_size)
+    views = build_views(cfg.views.preset, cfg.data.image_size,
+                        color_jitter_strength=cfg.views.color_jitter_strength,
+                        crop_min_scale=cfg.views.crop_min_scale)
     return TwoViewBatches(dataset, views, batch_size=batch, seed=cfg.seed, rank=rank,
                           world_size=world_size, device=device, start_step=start_step,
                           num_workers=0 if dataset.resident else cfg.data.num_workers)
@@ -82,7 +84,9 @@ def check_buildable(cfg: TrainConfig) -> None:
     if cfg.data.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of "
                         f"{', '.join(DATASETS)}")
-    build_views(cfg.views.preset, cfg.data.image_size)
+    build_views(cfg.views.preset, cfg.data.image_size,
+                color_jitter_strength=cfg.views.color_jitter_strength,
+                crop_min_scale=cfg.views.crop_min_scale)
     encoder = build_encoder(cfg)
     build_loss(cfg)
     build_optimizer(cfg, {"backbone": encoder.backbone, "projector": encoder.projector})

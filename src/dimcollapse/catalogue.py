@@ -77,6 +77,12 @@ STEMS = ("imagenet", "cifar")  # imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 c
 DATASETS = Names("dataset", ("cifar10", "cifar100", "stl10", "imagefolder"))
 VIEW_PRESETS = Names("view preset", ("imagenet", "cifar"))
 OPTIMIZERS = Names("optimizer", ("lars", "sgd", "adamw"))
+# The factors `reproduce collapse-factors` varies one at a time (reproduce/factors.py), its two
+# arms, and its default schedule on the cpu preset (docs/reproduce.md derives it).
+COLLAPSE_FACTORS = Names("collapse factor", ("jitter", "crop", "weight-decay", "lr", "optimizer",
+                                             "stem"))
+COLLAPSE_FACTOR_ARMS = ("none", "mlp")
+COLLAPSE_FACTORS_CPU_STEPS = 400
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training autocast (dimcollapse.devices)
 EVAL_PRECISIONS = ("auto", "bf16", "fp32")  # feature extraction (features stored float32)
 
@@ -168,6 +174,11 @@ FLAGS: tuple[Flag, ...] = (
        "on the CPU)"),
     _f("views.preset", "--views", "data", "augmentation preset (imagenet: Appendix D with "
        "blur/solarisation; cifar: small-image variant)", names=VIEW_PRESETS),
+    _f("views.color_jitter_strength", "--jitter-strength", "data", "colour-jitter strength "
+       "as a multiple of the preset's brightness/contrast/saturation/hue (default {default})",
+       "S"),
+    _f("views.crop_min_scale", "--crop-min-scale", "data", "the random crop's minimum area "
+       "fraction (default: the preset's, 0.08)", "SCALE"),
     _f("model.backbone", "--backbone", "model", "torchvision ResNet, zero_init_residual",
        names=BACKBONES),
     _f("model.stem", "--stem", "model", "imagenet: 7x7/2 conv + maxpool; cifar: 3x3/1 conv, "

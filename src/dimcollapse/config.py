@@ -46,6 +46,10 @@ class ViewsConfig:
     """The two asymmetric augmentations (`dimcollapse.views.build_views`)."""
 
     preset: str = "imagenet"  # imagenet (Appendix D) | cifar (no blur, small-image crop)
+    # SimCLR's jitter strength s as a multiple of the preset's: brightness, contrast, saturation
+    # and hue of both views times this (1.0: the preset's views, bit for bit).
+    color_jitter_strength: float = 1.0
+    crop_min_scale: float | None = None  # the crop's minimum area fraction (None: the preset's)
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _require(optim.warmup_epochs >= 0, "--warmup-epochs must be >= 0")
     _require(optim.warmup_steps is None or optim.warmup_steps >= 0, "--warmup-steps must be >= 0")
     _require(optim.weight_decay >= 0, "--weight-decay must be >= 0")
+    _require(cfg.views.color_jitter_strength >= 0, "--jitter-strength must be >= 0")
+    _require(cfg.views.crop_min_scale is None or 0 < cfg.views.crop_min_scale <= 1,
+             "--crop-min-scale must be in (0, 1]")
     _require(optim.probe_lr_scale >= 0, "--probe-lr-scale must be >= 0")
     if optim.lr is None:
         optim = dataclasses.replace(optim, lr=optim.lr_per_256 * loop.batch_size / 256)

@@ -75,3 +75,33 @@ def test_max_steps_and_epochs_exclude_each_other(tmp_path):
         main(["reproduce", "table1", "--max-steps", "5", "--epochs", "2", "--out",
               str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_collapse_factors_flags_reach_the_target(tmp_path, capsys, monkeypatch):
+    """collapse-factors: the cpu preset's default --max-steps is the documented budget, one
+    seed, --factors picks factors with their own values; overrides and the cifar preset."""
+    from dimcollapse.catalogue import COLLAPSE_FACTORS_CPU_STEPS
+    from dimcollapse.reproduce.factors import FACTORS
+
+    seen = {}
+
+    def fake(budget, **kw):
+        seen.clear()
+        seen.update(kw, budget=budget)
+        return {}
+
+    monkeypatch.setattr("dimcollapse.reproduce.factors_pipeline.run_collapse_factors", fake)
+    data = make_labelled_tree(tmp_path / "data")
+    base = ["reproduce", "collapse-factors", "--data-dir", str(data), "--out",
+            str(tmp_path / "cf")]
+    assert main(base + ["--factors", "jitter,stem"]) == 0
+    assert seen["budget"].max_steps == COLLAPSE_FACTORS_CPU_STEPS == 400
+    assert seen["seeds"] == [0] and seen["precision_check"] is True
+    assert seen["grid"] == {"jitter": FACTORS["jitter"].values, "stem": FACTORS["stem"].values}
+    assert main(base + ["--max-steps", "50", "--seeds", "2", "--no-precision-check"]) == 0
+    assert seen["budget"].max_steps == 50 and seen["seeds"] == [0, 1]
+    assert seen["grid"] is None and seen["precision_check"] is False
+    assert main(base + ["--preset", "cifar", "--epochs", "100"]) == 0
+    assert seen["budget"].max_steps is None and seen["budget"].epochs == 100
+    assert main(base + ["--factors", "jitter,colour"]) == 2
+    assert "unknown ['colour']" in capsys.readouterr().err

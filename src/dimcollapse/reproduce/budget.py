@@ -32,6 +32,9 @@ NOT_PLAN = ("data.data_dir", "data.cache_dir", "data.num_workers", "data.residen
             "loop.threads",
             "loop.device", "loop.log_every_steps", "loop.checkpoint_every_steps",
             "loop.spectrum_every_steps", "loop.spectrum_window_steps")
+# Fields added after arms were completed: at these defaults they leave the plan, so an arm
+# finished before the field existed (whose plan lacks it) is still reused.
+LATER_FIELDS = {"views.color_jitter_strength": 1.0, "views.crop_min_scale": None}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ class Budget:
         """What determines an arm's results: its config (minus hardware/logging fields) and
         the evaluation protocol. A completed arm is reused only when its plan is equal."""
         flat = flatten(config_to_dict(self.config(arm, seed)))
-        cfg = {k: v for k, v in sorted(flat.items()) if k not in NOT_PLAN}
+        cfg = {k: v for k, v in sorted(flat.items()) if k not in NOT_PLAN
+               and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
         return json.loads(json.dumps({"config": cfg, "eval": self.eval_settings()}))
 
     def describe(self) -> dict[str, Any]:

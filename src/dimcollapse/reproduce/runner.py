@@ -60,10 +60,12 @@ class Job:
     arm: Arm
     seed: int
     out_dir: Path
+    group: str | None = None  # a setting of collapse-factors: runs/<group>/<arm>/seed<k>
 
     @property
     def rel_dir(self) -> str:
-        return f"{RUNS_DIR}/{self.arm.key}/seed{self.seed}"
+        group = "" if self.group is None else f"{self.group}/"
+        return f"{RUNS_DIR}/{group}{self.arm.key}/seed{self.seed}"
 
     @property
     def run_dir(self) -> Path:

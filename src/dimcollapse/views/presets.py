@@ -9,6 +9,7 @@ solarisation p 0.0 / 0.2: the two views differ. `cifar` is SimCLR's CIFAR recipe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -122,14 +123,45 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x * scale).add_(shift.view(1, 3, 1, 1))
 
 
-def build_views(preset: str, image_size: int | None = None, *, mean=None, std=None) -> TwoViews:
+def build_views(preset: str, image_size: int | None = None, *, mean=None, std=None,
+                color_jitter_strength: float = 1.0,
+                crop_min_scale: float | None = None) -> TwoViews:
     """TwoViews of preset `preset` (a key of VIEW_PRESETS) at `image_size` pixels.
 
-    image_size default: 224 for imagenet, 32 for cifar.
+    image_size default: 224 for imagenet, 32 for cifar. color_jitter_strength: SimCLR's
+    strength s relative to the preset's (brightness, contrast, saturation and hue of both views
+    times it; the cifar preset is SimCLR's s = 0.5, so 2.0 is s = 1). crop_min_scale: the
+    crop's minimum area fraction (None: the preset's). The defaults return the preset's own
+    ViewSpecs, so the views are the preset's bit for bit.
     """
     if preset not in VIEW_PRESETS:
         raise UserError(f"unknown view preset {preset!r}; choose one of {', '.join(VIEW_PRESETS)}")
     if image_size is None:
         image_size = 224 if preset == "imagenet" else 32
-    v1, v2 = VIEW_PRESETS[preset]
+    v1, v2 = (adjust_spec(v, color_jitter_strength, crop_min_scale) for v in VIEW_PRESETS[preset])
     return TwoViews(v1, v2, image_size, mean=mean, std=std)
+
+
+def adjust_spec(spec: ViewSpec, color_jitter_strength: float = 1.0,
+                crop_min_scale: float | None = None) -> ViewSpec:
+    """`spec` with its jitter scaled by `color_jitter_strength` and its crop's minimum scale
+    replaced; the same object when both are the defaults (1.0, None)."""
+    changes: dict = {}
+    if color_jitter_strength != 1.0:
+        s = float(color_jitter_strength)
+        changes.update(brightness=spec.brightness * s, contrast=spec.contrast * s,
+                       saturation=spec.saturation * s, hue=spec.hue * s)
+    if crop_min_scale is not None:
+        changes["crop_scale"] = (float(crop_min_scale), spec.crop_scale[1])
+    if not changes:
+        return spec
+    if max(changes.get(k, 0.0) for k in ("brightness", "contrast", "saturation")) > 1:
+        # factors ~ U[1 - b, 1 + b] must stay >= 0 (torchvision clamps; we refuse instead)
+        raise UserError(f"--jitter-strength {color_jitter_strength:g} makes a jitter range "
+                        "exceed 1 (negative brightness/contrast/saturation factors): pass a "
+                        "smaller strength")
+    try:
+        return dataclasses.replace(spec, **changes)
+    except ValueError as err:  # e.g. hue beyond 0.5, a minimum scale above the maximum
+        raise UserError(f"views: {err}: pass a smaller --jitter-strength or a --crop-min-scale "
+                        f"in (0, {spec.crop_scale[1]:g}]") from None
