@@ -42,7 +42,7 @@ try:
     from lightning.pytorch import Callback
 except ImportError:  # the older standalone package name exposes the same classes
     try:
-        from pytorch_lightning import Callback
+        from pytorch_lightning import Callback  # type: ignore[assignment]
     except ImportError as err:
         raise UserError(f"CollapseMonitorCallback needs Lightning ({err}): {INSTALL_HINT}"
                         ) from None
