@@ -28,7 +28,7 @@ def test_scalars_flatten_nested_and_skip_non_numbers():
                    "t": np.array(7)}, prefix="collapse/")
     assert got == {"collapse/z/rankme": 3.5, "collapse/z/collapsed_dims": 2.0,
                    "collapse/z/n": 64.0, "collapse/loss": 0.25, "collapse/ok": 1.0,
-                   "collapse/t": 7.0}
+                   "collapse/t": 7.0, "collapse/nan": pytest.approx(float("nan"), nan_ok=True)}
 
 
 def test_monitor_metrics_and_spectrum_figure_round_trip(tmp_path):

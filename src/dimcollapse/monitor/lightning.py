@@ -108,13 +108,14 @@ class CollapseMonitorCallback(Callback):
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any,
                              batch_idx: int) -> None:
         self._recording = self._records(trainer.global_step + 1)
+        self.monitor.unwatch()  # (hooks of a batch that never reached its end)
         if self._recording and self.modules:
             self.monitor.watch(pl_module, self.modules)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self.monitor.unwatch()
-        if self._recording:
+        if self._recording and outputs is not None:  # None: training_step skipped the batch
             for name, key in self.outputs.items():
                 self.monitor.update(name, _returned(outputs, key, name))
         self._recording = False

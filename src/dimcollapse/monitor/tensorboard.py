@@ -6,10 +6,11 @@
     log_spectrum_figure(writer, "spectrum/z", dimcollapse.measure(z), step)   # Fig 2 image
 
 `log_metrics` takes either `CollapseMonitor.compute()`'s nested {name: {metric: value}} or a
-flat record such as one line of metrics.jsonl ({"loss": ..., "rankme_z": ...}); every finite
-number becomes one scalar (TensorBoard stores it as float32), the rest (None, strings, NaN) is
-skipped. `TensorBoardLog` is what `dimcollapse train --tensorboard` writes RUN/tensorboard/
-with: the metrics.jsonl records, one scalar per key at the record's "step".
+flat record such as one line of metrics.jsonl ({"loss": ..., "rankme_z": ...}); every number
+becomes one scalar (TensorBoard stores it as float32; NaN and inf too: a NaN loss is news), the
+rest (None, e.g. alpha-ReQ when d < 13, and strings) is skipped. `TensorBoardLog` is what
+`dimcollapse train --tensorboard` writes RUN/tensorboard/ with: the metrics.jsonl records, one
+scalar per key at the record's "step".
 
 torch and tensorboard are imported only when a writer is opened, so `dimcollapse.monitor`
 stays importable without them.
@@ -17,7 +18,6 @@ stays importable without them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
@@ -42,7 +42,7 @@ def summary_writer(log_dir: str | Path, **kwargs: Any) -> Any:
 
 
 def scalars(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """{tag: float} of the finite numbers in a flat or nested {name: {metric: value}} mapping;
+    """{tag: float} of the numbers in a flat or nested {name: {metric: value}} mapping;
     nested keys are joined with "/" (TensorBoard groups tags by their first part)."""
     out: dict[str, float] = {}
     for key, value in metrics.items():
@@ -52,15 +52,13 @@ def scalars(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, bool):
             out[tag] = float(value)
         elif isinstance(value, Real) or _is_scalar_array(value):
-            number = float(value)
-            if math.isfinite(number):
-                out[tag] = number
+            out[tag] = float(value)
     return out
 
 
 def log_metrics(writer: Any, metrics: Mapping[str, Any], step: int, *,
                 prefix: str = "") -> dict[str, float]:
-    """Write every finite number of `metrics` (flat, or CollapseMonitor.compute()'s nested
+    """Write every number of `metrics` (flat, or CollapseMonitor.compute()'s nested
     dict) as a scalar at global step `step`; returns {tag: value} as written."""
     values = scalars(metrics, prefix=prefix)
     for tag, value in values.items():
