@@ -6,17 +6,21 @@ import pytest
 
 import dimcollapse
 from dimcollapse import CollapseMonitor
-from dimcollapse.monitor.tensorboard import log_metrics, log_spectrum_figure, scalars
-
-pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
-    EventAccumulator,
+from dimcollapse.errors import UserError
+from dimcollapse.monitor.tensorboard import (
+    log_metrics,
+    log_spectrum_figure,
+    scalars,
+    summary_writer,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reload(folder):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
     return acc
@@ -31,7 +35,16 @@ def test_scalars_flatten_nested_and_skip_non_numbers():
                    "collapse/t": 7.0, "collapse/nan": pytest.approx(float("nan"), nan_ok=True)}
 
 
+def test_without_tensorboard_the_error_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    with pytest.raises(UserError, match=r"pip install 'dimcollapse\[tensorboard\]'"):
+        summary_writer(tmp_path)
+
+
 def test_monitor_metrics_and_spectrum_figure_round_trip(tmp_path):
+    pytest.importorskip("tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
     rng = np.random.default_rng(0)
