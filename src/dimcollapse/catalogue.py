@@ -242,6 +242,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("loop.spectrum_window_steps", "--spectrum-window", "schedule and loop", "training "
        "batches pooled per spectrum (default: enough for 2x the representation size)",
        "STEPS"),
+    _f("loop.tensorboard", "--tensorboard", "schedule and loop", "also write the "
+       "metrics.jsonl records as TensorBoard scalars into RUN/tensorboard/ (needs pip install "
+       "'dimcollapse[tensorboard]'; default {default})"),
 )
 NO_FLAG = ("loss.normalize", "preset")  # config fields set only through --config or presets
 FLAG_OF = {f.key: f.flag for f in FLAGS}  # dotted config key -> train flag

@@ -106,6 +106,7 @@ class LoopConfig:
     log_every_steps: int = 50  # one metrics.jsonl line every N steps
     spectrum_every_steps: int = 1000  # RankMe / collapsed dims of r and z every N steps (0: off)
     spectrum_window_steps: int | None = None  # batches pooled per spectrum (None: automatic)
+    tensorboard: bool = False  # also write the metrics.jsonl records to RUN/tensorboard/
 
 
 @dataclass(frozen=True)

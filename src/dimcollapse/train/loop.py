@@ -220,6 +220,7 @@ class _Run:
                        rate_unit="images", quiet=self.quiet or not self.info.is_main,
                        interval_s=self.progress_interval_s)
         log = self.folder.open_metrics()
+        board = self._tensorboard(start) if log is not None else None  # rank 0, as the log
         batches = iter(self.batches)
         try:
             with StopRequest() as stop:
@@ -248,6 +249,8 @@ class _Run:
                                               time_s=time.perf_counter() - t0) | spectrum
                         if log is not None:
                             log.write(_json_line(record))
+                        if board is not None:
+                            board.write(record)
                         meter = IntervalMeter()
                     bar.update(1, items=int(stats.count),
                                loss=float(stats.loss), lr=f"{lr:.3g}")
@@ -265,6 +268,8 @@ class _Run:
             bar.close()
             if log is not None:
                 log.close()
+            if board is not None:
+                board.close()
         path = self._checkpoint(self.total, self.folder.final)
         if self.info.is_main and self.folder.last.exists():
             self.folder.last.unlink()
@@ -274,6 +279,14 @@ class _Run:
                   f"probe_acc {record.get('probe_acc', float('nan')):.3f}; wrote {path}")
         return TrainResult("complete", self.total, self.total, self.folder.path, path,
                            None, record)
+
+    def _tensorboard(self, start: int):
+        """RUN/tensorboard/ events of the metrics.jsonl records (--tensorboard), or None."""
+        if not self.cfg.loop.tensorboard:
+            return None
+        from dimcollapse.monitor.tensorboard import RUN_SUBDIR, TensorBoardLog
+
+        return TensorBoardLog(self.folder.path / RUN_SUBDIR, start_step=start)
 
     def _checkpoint(self, step: int, path: Path) -> Path:
         if self.info.is_main:
