@@ -141,6 +141,7 @@ def lidar_of_target(ev, *, space: str, q: int, samples: int, seed: int,
         if acc is None:
             acc = LidarAccumulator(e.shape[2], q=q, delta=delta, eps=eps)
         acc.update(e.double().numpy())
+    assert acc is not None  # idx has >= 2 samples, so the loop ran
     sigma_b, sigma_w = acc.scatter()
     try:
         value = acc.lidar()

@@ -38,13 +38,19 @@ class Factor:
     show: Callable[[Any], str] = lambda v: f"{v:g}"  # value -> label and folder suffix
 
 
-def _crop_min(cfg: TrainConfig) -> float:
+def _crop_min(cfg: TrainConfig) -> float | None:
     if cfg.views.crop_min_scale is not None:
         return cfg.views.crop_min_scale
     from dimcollapse.views import VIEW_PRESETS
 
     scales = {spec.crop_scale[0] for spec in VIEW_PRESETS[cfg.views.preset]}
     return scales.pop() if len(scales) == 1 else None  # two views with two scales: none equal
+
+
+
+def _resolved_lr(cfg: TrainConfig) -> float:
+    assert cfg.optim.lr is not None  # the baseline is a resolved config: lr is set
+    return cfg.optim.lr
 
 
 FACTORS: dict[str, Factor] = {
@@ -58,7 +64,7 @@ FACTORS: dict[str, Factor] = {
                            lambda v, c: {"optim.weight_decay": float(v)},
                            lambda c: c.optim.weight_decay),
     "lr": Factor("lr", "learning rate (x the preset's)", (0.3, 1.0, 3.0),
-                 lambda v, c: {"optim.lr": float(v) * c.optim.lr}, lambda c: 1.0,
+                 lambda v, c: {"optim.lr": float(v) * _resolved_lr(c)}, lambda c: 1.0,
                  lambda v: f"x{v:g}"),
     "optimizer": Factor("optimizer", "optimizer", ("sgd", "lars"),
                         lambda v, c: {"optim.name": v}, lambda c: c.optim.name, str),

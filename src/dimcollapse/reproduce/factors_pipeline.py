@@ -30,6 +30,7 @@ from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.factors import BASELINE, collapse_settings
 from dimcollapse.reproduce.factors_results import THRESHOLDS, findings, setting_rows
 from dimcollapse.reproduce.pipeline import GITIGNORE, RESULTS_FILE, _load, _stderr, schedule_text
+from dimcollapse.reproduce.records import ArmRecord
 from dimcollapse.reproduce.runner import RUNS_DIR, Job, run_job
 
 TARGET = "collapse-factors"
@@ -115,14 +116,21 @@ def run_collapse_factors(budget: Budget, *, seeds: list[int], out_dir: str | os.
     log(f"{TARGET}: {len(settings)} settings x {len(arms)} arms x {len(seeds)} seed(s) = "
         f"{len(jobs)} runs into {out} (load average {load_start:.2f})")
     run = train_job or run_job
-    records, reused = {}, 0
+    records: dict[tuple[str, str, int], ArmRecord] = {}
+    reused = 0
     for i, job in enumerate(jobs, 1):
-        tag = f"[{i}/{len(jobs)}] {job.group}/{job.arm.key} seed {job.seed}"
-        record, was_reused = run(job, budgets[job.group], progress=progress, quiet=quiet,
-                                 keep_features=keep_features,
-                                 log=lambda m, tag=tag: log(f"{tag}: {m}"))
-        records[(job.group, job.arm.key, job.seed)] = record
+        group = job.group
+        assert group is not None  # every job of this target belongs to a setting
+        tag = f"[{i}/{len(jobs)}] {group}/{job.arm.key} seed {job.seed}"
+
+        def job_log(m: str, tag: str = tag) -> None:
+            log(f"{tag}: {m}")
+
+        record, was_reused = run(job, budgets[group], progress=progress, quiet=quiet,
+                                 keep_features=keep_features, log=job_log)
+        records[(group, job.arm.key, job.seed)] = record
         reused += was_reused
+        assert record.probe is not None  # the target always probes its runs
         log(f"{tag}: {'reused' if was_reused else 'done'}: top-1 {record.probe.top1:.2f}%, "
             f"collapsed dims r {record.spectrum_r.collapsed_dims}, z "
             f"{record.spectrum_z.collapsed_dims} ({record.wall_s.total:.0f} s)")

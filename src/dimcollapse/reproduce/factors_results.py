@@ -58,8 +58,9 @@ def setting_rows(settings, arms, records: dict[tuple[str, str, int], ArmRecord],
     for s in settings:
         for arm in arms:
             recs = [records[(s.key, arm.key, k)] for k in seeds if (s.key, arm.key, k) in records]
-            per_seed = []
+            per_seed: list[dict[str, Any]] = []
             for r in recs:
+                assert r.probe is not None  # the target always probes its runs
                 run = out / r.run_dir
                 per_seed.append({
                     "seed": r.seed, "run_dir": r.run_dir,

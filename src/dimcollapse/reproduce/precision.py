@@ -41,7 +41,7 @@ def noise_floor(x32: np.ndarray, x16: np.ndarray) -> dict[str, Any]:
     b = _rownorm(np.asarray(x16, dtype=np.float64))
     ev32, ev16, evd = _cov_eigenvalues(a), _cov_eigenvalues(b), _cov_eigenvalues(b - a)
     max_rank = min(a.shape[0] - 1, a.shape[1])
-    out = {"noise_floor": float(evd[0] / ev32[0]) if ev32[0] > 0 else float("nan"),
+    out: dict[str, Any] = {"noise_floor": float(evd[0] / ev32[0]) if ev32[0] > 0 else float("nan"),
            "max_rank": int(max_rank)}
     for name, ev in (("fp32", ev32), ("bf16", ev16)):
         out[name] = {"below": counts_below(ev, max_rank),
