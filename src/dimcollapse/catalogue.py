@@ -88,6 +88,11 @@ PROBE_L2 = 1e-2
 PROBE_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 PROBE_VAL_FRACTION = 0.1  # share of the train rows held out by select_l2
 
+# `dimcollapse explain gradient-rank` (explain/gradient_rank.py, docs/explain.md): a gradient's
+# numerical rank counts its singular values above this share of the largest (float64).
+GRADIENT_RANK_RTOL = 1e-6
+GRADIENT_RANK_BATCH = 256  # images per view: 2 x 256 rows = the 512 dims of a ResNet-18's r
+
 def check_d0(d0: Any, dim: int | None = None, *, needed_by: str | None = None) -> int | None:
     """The one check of d0: a positive integer, at most `dim` (the size of r) when known.
 
