@@ -230,6 +230,10 @@ FLAGS: tuple[Flag, ...] = (
     _f("loop.spectrum_window_steps", "--spectrum-window", "schedule and loop", "training "
        "batches pooled per spectrum (default: enough for 2x the representation size)",
        "STEPS"),
+    _f("loop.spectrum_probe_images", "--spectrum-probe", "schedule and loop", "also measure "
+       "r and z at every spectrum step on a fixed probe set of N unaugmented, class-balanced "
+       "test images, eval mode (the same for every arm and seed; 0: off; default {default}, "
+       "cpu preset {preset[cpu]})", "N"),
 )
 NO_FLAG = ("loss.normalize", "preset")  # config fields set only through --config or presets
 FLAG_OF = {f.key: f.flag for f in FLAGS}  # dotted config key -> train flag

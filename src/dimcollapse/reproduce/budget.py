@@ -31,7 +31,8 @@ DATASETS = {"cpu": "cifar10", "cifar": "cifar10", "imagenet": "imagefolder"}
 NOT_PLAN = ("data.data_dir", "data.cache_dir", "data.num_workers", "data.resident_on_device",
             "loop.threads",
             "loop.device", "loop.log_every_steps", "loop.checkpoint_every_steps",
-            "loop.spectrum_every_steps", "loop.spectrum_window_steps")
+            "loop.spectrum_every_steps", "loop.spectrum_window_steps",
+            "loop.spectrum_probe_images")  # the probe set measures; it changes no weight
 
 
 @dataclass(frozen=True)
