@@ -151,7 +151,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "warmup_steps": 30, "probe_lr_scale": 1 / 3},
         "loop": {"batch_size": 256, "max_steps": 900, "checkpoint_every_steps": 100,
                  "log_every_steps": 10, "spectrum_every_steps": 100,
-                 # 1024 test images every 100 steps: ~0.6% of the training time (docs/training.md)
+                 # 1024 test images every 100 steps: ~0.7% of the training time (docs/training.md)
                  "spectrum_probe_images": 1024},
     },
 }
