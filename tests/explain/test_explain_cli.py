@@ -7,12 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from trainhelpers import make_tree, tiny_overrides  # noqa: E402
 
 from dimcollapse.cli import main  # noqa: E402
+from dimcollapse.devices import resolve_precision  # noqa: E402
+from dimcollapse.eval.target import resolve_target  # noqa: E402
+from dimcollapse.explain.run_gradients import encoder_of  # noqa: E402
 from dimcollapse.train import run_training  # noqa: E402
+from dimcollapse.train.parts import assemble  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,3 +71,29 @@ def test_gradient_rank_errors_are_one_line(runs, tmp_path, capsys):
     rc = main(["explain", "gradient-rank", str(runs["mlp"]), "--out", str(tmp_path),
                "--batch-size", "1000", "--quiet"])
     assert rc == 2 and "exceeds the 48 training images" in capsys.readouterr().err
+
+
+def test_init_is_the_encoder_training_started_from(runs):
+    target = resolve_target(runs["directclr"])
+    cfg, init = encoder_of(target, at_init=True)
+    torch.manual_seed(1234)  # assemble seeds torch itself: this must not matter
+    parts = assemble(cfg, num_classes=4, device=torch.device("cpu"),
+                     precision=resolve_precision("fp32", torch.device("cpu")), world_size=1)
+    ref, got = parts.encoder.state_dict(), init.state_dict()
+    assert ref.keys() == got.keys()
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+    _, trained = encoder_of(target)
+    assert not torch.equal(trained.backbone.conv1.weight, init.backbone.conv1.weight)
+
+
+def test_init_panels_show_the_zero_init_residual_identity(runs, tmp_path):
+    out = tmp_path / "init"
+    rc = main(["explain", "gradient-rank", str(runs["directclr"]), "--init", "--out", str(out),
+               "--batch-size", "8", "--quiet"])
+    assert rc == 0
+    start, end = json.loads((out / "gradient_rank.json").read_text())["arms"]
+    assert (start["at_init"], start["step"], start["checkpoint"]) == (True, 0, None)
+    assert start["label"] == "directclr (step 0, init)" and end["label"] == "directclr (step 2)"
+    assert start["grad_r"]["rank"] == end["grad_r"]["rank"] == 6
+    # zero_init_residual: the last block's residual branch passes no gradient at step 0
+    assert start["grad_h_pooled"]["rank"] == 6

@@ -127,7 +127,7 @@ def test_probe_images_do_not_depend_on_the_run_seed(runs):
     assert counts.tolist() == [3, 3, 3, 3]  # class-balanced
 
 
-def test_shards_cover_the_set_and_bad_counts_are_user_errors(runs):
+def test_shards_cover_the_set_and_a_small_split_is_used_whole(runs):
     cfg = _cfg(runs)
     train = build.build_train_dataset(cfg, progress=False)
     whole = build_probe_set(cfg, train, device=torch.device("cpu"), rank=0, world_size=1)
@@ -136,8 +136,13 @@ def test_shards_cover_the_set_and_bad_counts_are_user_errors(runs):
     assert torch.equal(torch.cat([p.images for p in parts]), whole.images)
     test = build_dataset("cifar10", str(runs["data"]), "test", cache_dir=runs["cache"],
                          progress=False)
-    with pytest.raises(UserError, match="exceeds the 24 images"):
-        ProbeSet.from_dataset(test, count=25, image_size=16, device=torch.device("cpu"))
+    whole_split = ProbeSet.from_dataset(test, count=2048, image_size=16,
+                                        device=torch.device("cpu"))
+    assert whole_split.total == len(whole_split.images) == 24
+    assert "whole held-out split, 24 images" in whole_split.note
+    with pytest.raises(UserError, match="fewer than the 30 processes"):
+        ProbeSet.from_dataset(test, count=24, image_size=16, device=torch.device("cpu"),
+                              world_size=30)
     assert build_probe_set(_cfg(runs, **{"loop.spectrum_every_steps": 0}), train,
                            device=torch.device("cpu"), rank=0, world_size=1) is None
 

@@ -23,8 +23,8 @@ training) go into one JSON and one figure with a panel each. See docs/explain.md
 EPILOG = """\
 examples:
   dimcollapse explain gradient-rank runs/dclr runs/none runs/mlp --out results/fig10
-  dimcollapse explain gradient-rank runs/dclr/checkpoint_last.pt runs/dclr \\
-      --label "DirectCLR start" --label "DirectCLR end" --out results/fig10
+  dimcollapse explain gradient-rank runs/dclr runs/none runs/mlp --init --out results/fig10
+      (--init: also each run's initial weights, the start of training)
 writes DIR/gradient_rank.json (singular values, ranks) and DIR/gradient_rank.png."""
 
 
@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
                    f"{GRADIENT_RANK_RTOL:g})")
     g.add_argument("--data-dir", metavar="DIR", help="the training set's folder (default: "
                    "the one in the run's config)")
+    g.add_argument("--init", action="store_true", help="also measure each run's initial "
+                   "weights (step 0: rebuilt from the run's seed, as training built them), a "
+                   "panel before each run's")
     g.add_argument("--quiet", action="store_true", help="no result lines")
     g.set_defaults(func=_run)
 
@@ -74,6 +77,6 @@ def _run(args) -> int:
 
     explain_gradient_rank(args.targets, args.out, labels=args.label,
                           batch_size=args.batch_size, seed=args.seed, rtol=args.rtol,
-                          data_dir=args.data_dir, log=log)
+                          data_dir=args.data_dir, with_init=args.init, log=log)
     log(f"wrote {args.out}/{JSON_NAME} and {args.out}/{PNG_NAME}")
     return 0

@@ -29,14 +29,24 @@ JSON_NAME = "gradient_rank.json"
 PNG_NAME = "gradient_rank.png"
 
 
-def encoder_of(target: EvalTarget):
-    """(TrainConfig, Encoder with the checkpoint's weights, at its step). Ours only."""
+def encoder_of(target: EvalTarget, *, at_init: bool = False):
+    """(TrainConfig, Encoder with the checkpoint's weights, at its step). Ours only.
+
+    at_init: instead, the weights the run started from (step 0): `train.parts.assemble` seeds
+    torch with the run's seed and then builds the encoder, which is repeated here.
+    """
     loaded = target.loaded
     if loaded.source != "dimcollapse" or not loaded.config:
         raise UserError(f"{target.checkpoint_path} is a {loaded.source} file without a training "
                         "config: gradient-rank needs a dimcollapse run or checkpoint (it "
                         "rebuilds the run's projector, loss and views)")
     cfg = config_from_dict(loaded.config)
+    if at_init:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            encoder = build.build_encoder(cfg)
+        encoder.set_step(0)
+        return cfg, encoder
     encoder = build.build_encoder(cfg)
     encoder.backbone.load_state_dict(loaded.backbone_state)
     encoder.projector.load_state_dict(loaded.projector_state or {})
@@ -66,8 +76,12 @@ def training_views(cfg, *, batch_size: int, seed: int, data_dir: str | None = No
 def explain_gradient_rank(targets: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
                           labels: Sequence[str] | None = None, batch_size: int = 256,
                           seed: int = 0, rtol: float = DEFAULT_RTOL,
-                          data_dir: str | None = None, log=None) -> dict:
-    """Measure every target, write OUT/gradient_rank.json + .png; return the JSON dict."""
+                          data_dir: str | None = None, with_init: bool = False,
+                          log=None) -> dict:
+    """Measure every target, write OUT/gradient_rank.json + .png; return the JSON dict.
+
+    with_init: before each target, also its run's initial weights (step 0, a panel of its own).
+    """
     from dimcollapse.report.gradient_rank_figure import write_gradient_rank_figure
 
     if labels and len(labels) != len(targets):
@@ -80,21 +94,23 @@ def explain_gradient_rank(targets: Sequence[str | os.PathLike], out_dir: str | o
     arms = []
     for i, path in enumerate(targets):
         target = resolve_target(path)
-        cfg, encoder = encoder_of(target)
-        v1, v2 = training_views(cfg, batch_size=batch_size, seed=seed, data_dir=data_dir)
-        spectra = gradient_spectra(encoder.double(), build.build_loss(cfg),
-                                   v1.to(torch.float64), v2.to(torch.float64), rtol=rtol)
-        label = labels[i] if labels else \
-            f"{cfg.model.projector} (step {target.loaded.step})"
-        arm = {"label": label, "target": str(path), "checkpoint": str(target.checkpoint_path),
-               "step": target.loaded.step, "projector": cfg.model.projector,
-               "d0": cfg.model.d0, "loss": cfg.loss.name, "views": cfg.views.preset,
-               "image_size": cfg.data.image_size, **spectra.to_dict()}
-        arms.append(arm)
-        if log is not None:
-            log(f"{label}: rank dL/dr {spectra.rank_r} of {min(spectra.rows, spectra.r_dim)}, "
-                f"rank dL/dh (pooled) {spectra.rank_h} of "
-                f"{min(spectra.rows, spectra.h_shape[0])}")
+        views = None
+        for at_init in (True, False) if with_init else (False,):
+            cfg, encoder = encoder_of(target, at_init=at_init)
+            v1, v2 = views = views or training_views(cfg, batch_size=batch_size, seed=seed,
+                                                     data_dir=data_dir)
+            spectra = gradient_spectra(encoder.double(), build.build_loss(cfg),
+                                       v1.to(torch.float64), v2.to(torch.float64), rtol=rtol)
+            step = 0 if at_init else target.loaded.step
+            label = labels[i] if labels else cfg.model.projector
+            label = f"{label} (step {step}{', init' if at_init else ''})" \
+                if not labels or with_init else label
+            arms.append({"label": label, "target": str(path),
+                         "checkpoint": None if at_init else str(target.checkpoint_path),
+                         "at_init": at_init, "step": step, "projector": cfg.model.projector,
+                         "d0": cfg.model.d0, "loss": cfg.loss.name, "views": cfg.views.preset,
+                         "image_size": cfg.data.image_size, **spectra.to_dict()})
+            _say(log, label, spectra)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = {
@@ -110,3 +126,9 @@ def explain_gradient_rank(targets: Sequence[str | os.PathLike], out_dir: str | o
     write_json(out / JSON_NAME, result)
     write_gradient_rank_figure(result, out / PNG_NAME)
     return result
+
+
+def _say(log, label: str, spectra) -> None:
+    if log is not None:
+        log(f"{label}: rank dL/dr {spectra.rank_r} of {min(spectra.rows, spectra.r_dim)}, "
+            f"rank dL/dh (pooled) {spectra.rank_h} of {min(spectra.rows, spectra.h_shape[0])}")

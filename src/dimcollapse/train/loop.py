@@ -153,6 +153,8 @@ class _Run:
         self._build_model(len(dataset.classes), ckpt)
         self.hook.probe = build_probe_set(cfg, dataset, device=self.device, rank=info.rank,
                                           world_size=info.world_size, progress=self.show_bar)
+        if self.hook.probe is not None and self.hook.probe.note:
+            self._say(self.hook.probe.note)
         self.folder.create()
         self.folder.write_config(cfg)
         self.folder.truncate_metrics(start)

@@ -9,7 +9,8 @@ L2-normalised rows) of r and of z. Curves are then comparable across arms and ru
 
 - Which images: `balanced_subset(test targets, n, seed=PROBE_SEED)`, a class-balanced choice
   by a counter-based hash of (n, seed 0) only: independent of the run's seed, so every arm and
-  seed of a table sees the same images (the same n always gives the same set).
+  seed of a table sees the same images (the same n always gives the same set). A split with
+  fewer than n images is used whole (`probe_images` records the count; the run says so).
 - How: the model in eval mode (BatchNorm uses its running statistics and does not update
   them), `torch.no_grad()`, float32 without autocast, whatever the training precision (so the
   probe's noise floor is float32's, not bf16's); then back to train mode. It draws nothing from
@@ -46,10 +47,12 @@ class ProbeSet:
     images: float32 (n_local, 3, S, S), this rank's shard of the probe set.
     """
 
-    def __init__(self, images: torch.Tensor, *, total: int, channels_last: bool = False):
+    def __init__(self, images: torch.Tensor, *, total: int, channels_last: bool = False,
+                 note: str | None = None):
         self.images = images
         self.total = total
         self.channels_last = channels_last
+        self.note = note  # one line for the run's log (the split was smaller than asked)
 
     @classmethod
     def from_dataset(cls, dataset, *, count: int, image_size: int, device: torch.device,
@@ -61,9 +64,11 @@ class ProbeSet:
         from dimcollapse.data.subset import balanced_subset
         from dimcollapse.views.batches import EvalBatches
 
+        note = None
         if count > len(dataset):
-            raise UserError(f"--spectrum-probe {count} exceeds the {len(dataset)} images of the "
-                            "held-out split: pass a smaller count (0: off)")
+            note = (f"the spectrum probe set is the whole held-out split, {len(dataset)} images "
+                    f"(--spectrum-probe asked for {count})")
+            count = len(dataset)
         if count < world_size:
             raise UserError(f"--spectrum-probe {count} is fewer than the {world_size} processes: "
                             f"pass at least {world_size}")
@@ -72,7 +77,7 @@ class ProbeSet:
                               device=device, rank=rank, world_size=world_size, mean=mean,
                               std=std)
         images = torch.cat([b.images for b in batches])
-        return cls(images, total=count, channels_last=channels_last)
+        return cls(images, total=count, channels_last=channels_last, note=note)
 
     def measure(self, encoder: nn.Module) -> dict[str, Any]:
         """probe_rankme_r, probe_collapsed_dims_r, probe_rankme_z, probe_collapsed_dims_z,
