@@ -100,6 +100,11 @@ PROBE_VAL_FRACTION = 0.1  # share of the train rows held out by select_l2
 LIDAR_SAMPLES = 1000
 LIDAR_SEED = 0
 
+# `dimcollapse explain gradient-rank` (explain/gradient_rank.py, docs/explain.md): a gradient's
+# numerical rank counts its singular values above this share of the largest (float64).
+GRADIENT_RANK_RTOL = 1e-6
+GRADIENT_RANK_BATCH = 256  # images per view: 2 x 256 rows = the 512 dims of a ResNet-18's r
+
 def check_d0(d0: Any, dim: int | None = None, *, needed_by: str | None = None) -> int | None:
     """The one check of d0: a positive integer, at most `dim` (the size of r) when known.
 
@@ -245,6 +250,10 @@ FLAGS: tuple[Flag, ...] = (
     _f("loop.tensorboard", "--tensorboard", "schedule and loop", "also write the "
        "metrics.jsonl records as TensorBoard scalars into RUN/tensorboard/ (needs pip install "
        "'dimcollapse[tensorboard]'; default {default})"),
+    _f("loop.spectrum_probe_images", "--spectrum-probe", "schedule and loop", "also measure "
+       "r and z at every spectrum step on a fixed probe set of N unaugmented, class-balanced "
+       "test images, eval mode (the same for every arm and seed; 0: off; default {default}, "
+       "cpu preset {preset[cpu]})", "N"),
 )
 NO_FLAG = ("loss.normalize", "preset")  # config fields set only through --config or presets
 FLAG_OF = {f.key: f.flag for f in FLAGS}  # dotted config key -> train flag

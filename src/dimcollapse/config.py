@@ -107,6 +107,10 @@ class LoopConfig:
     spectrum_every_steps: int = 1000  # RankMe / collapsed dims of r and z every N steps (0: off)
     spectrum_window_steps: int | None = None  # batches pooled per spectrum (None: automatic)
     tensorboard: bool = False  # also write the metrics.jsonl records to RUN/tensorboard/
+    # Fixed probe set of the spectrum hook (train/probe_set.py): N class-balanced test images,
+    # unaugmented, measured in eval mode at every spectrum step (0: off). Off by default: the
+    # paper's recipe names no held-out split; the cifar and cpu presets turn it on.
+    spectrum_probe_images: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "views": {"preset": "cifar"},
         "model": {"backbone": "resnet18", "stem": "cifar"},
         "loop": {"batch_size": 512, "epochs": 800, "checkpoint_every_steps": 1000,
-                 "log_every_steps": 50, "spectrum_every_steps": 2000},
+                 "log_every_steps": 50, "spectrum_every_steps": 2000,
+                 "spectrum_probe_images": 2048},
     },
     # This 2-core CPU in ~5 minutes: ResNet-18 (ImageNet stem) on 32x32 CIFAR-10, bf16 autocast,
     # SGD, 256 pairs per step; see docs/training.md for how the budget was measured.
@@ -150,7 +155,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "optim": {"name": "sgd", "lr_per_256": 0.3, "weight_decay": 1e-6,
                   "warmup_steps": 30, "probe_lr_scale": 1 / 3},
         "loop": {"batch_size": 256, "max_steps": 900, "checkpoint_every_steps": 100,
-                 "log_every_steps": 10, "spectrum_every_steps": 100},
+                 "log_every_steps": 10, "spectrum_every_steps": 100,
+                 # 1024 test images every 100 steps: ~0.7% of the training time (docs/training.md)
+                 "spectrum_probe_images": 1024},
     },
 }
 
@@ -161,7 +168,7 @@ RESUMABLE_FIELDS = frozenset({
     "data.resident_on_device", "loop.device",
     "loop.threads",
     "loop.checkpoint_every_steps", "loop.log_every_steps", "loop.spectrum_every_steps",
-    "loop.spectrum_window_steps", "preset",
+    "loop.spectrum_window_steps", "loop.spectrum_probe_images", "loop.tensorboard", "preset",
 })
 
 
@@ -247,7 +254,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _require(loop.max_steps is None or loop.max_steps >= 1, "--max-steps must be >= 1")
     _require(loop.precision in PRECISIONS,
              f"--precision must be one of {', '.join(PRECISIONS)}, got {loop.precision!r}")
-    for name in ("checkpoint_every_steps", "log_every_steps", "spectrum_every_steps"):
+    for name in ("checkpoint_every_steps", "log_every_steps", "spectrum_every_steps",
+                 "spectrum_probe_images"):
         _require(getattr(loop, name) >= 0, f"loop.{name} must be >= 0")
     _require(loop.log_every_steps >= 1, "--log-every must be >= 1")
     _require(loop.threads is None or loop.threads >= 1, "--threads must be >= 1")

@@ -15,7 +15,7 @@ from dimcollapse import __version__
 from dimcollapse.errors import UserError
 
 # Order is the order shown by `dimcollapse --help`.
-SUBCOMMANDS = ["demo", "spectrum", "toy", "train", "probe", "compare", "reproduce"]
+SUBCOMMANDS = ["demo", "spectrum", "toy", "train", "probe", "compare", "reproduce", "explain"]
 
 
 class OneLineParser(argparse.ArgumentParser):

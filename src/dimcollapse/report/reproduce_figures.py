@@ -3,6 +3,9 @@
 - Fig 7b / 9: representation spectra (test split) of every arm, one seed (`plot_spectra`)
 - Fig 2: the embedding spectrum of the 2-layer projector (z, 128-d), every seed
 - Fig 12: linear-probe top-1 against d0 (DirectCLR), mean +- std over seeds
+- collapse over training: RankMe(r), collapsed dims of r and RankMe(z) on the spectrum hook's
+  fixed probe set (metrics.jsonl probe_* keys) against step, every arm, mean and range over
+  seeds (no published figure shows this)
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +24,11 @@ from dimcollapse.report.spectrum_plot import plot_spectra, replot_spectrum_folde
 FIG_SPECTRA = "fig7b_representation_spectra.png"
 FIG_EMBEDDING = "fig2_embedding_spectrum_mlp.png"
 FIG_D0 = "fig12_top1_vs_d0.png"
+FIG_OVER_TRAINING = "collapse_over_training.png"
+# (metrics.jsonl key, panel title) of collapse_over_training.png
+OVER_TRAINING_PANELS = (("probe_rankme_r", "RankMe of r"),
+                        ("probe_collapsed_dims_r", "collapsed dims of r (< 1e-4 x largest)"),
+                        ("probe_rankme_z", "RankMe of z"))
 
 
 def _precision(rows: list[dict], out_dir: Path, rel: str) -> str:
@@ -113,11 +122,82 @@ def top1_vs_d0(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
     return save_figure(fig, Path(out_dir) / FIG_D0)
 
 
+def probe_curves(run_dir: str | os.PathLike) -> dict[str, dict[int, float]]:
+    """{key: {step: value}} of the probe_* keys in a run's metrics.jsonl (empty if none)."""
+    from dimcollapse.train.run_folder import RunFolder
+
+    out: dict[str, dict[int, float]] = {key: {} for key, _ in OVER_TRAINING_PANELS}
+    for record in RunFolder(run_dir, writer=False).read_metrics():
+        for key in out:
+            if record.get(key) is not None:
+                out[key][int(record["step"])] = float(record[key])
+    return {k: v for k, v in out.items() if v}
+
+
+def over_training(rows: list[dict], out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Per arm label and key: steps and the mean, min, max over seeds at each step (steps
+    that every seed measured). Arms without probe_* keys are left out."""
+    out_dir = Path(out_dir)
+    result: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        runs = [probe_curves(out_dir / s["run_dir"]) for s in row["per_seed"]]
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        arm = {}
+        for key, _ in OVER_TRAINING_PANELS:
+            if not all(key in r for r in runs):
+                continue
+            steps = sorted(set.intersection(*(set(r[key]) for r in runs)))
+            vals = np.array([[r[key][s] for s in steps] for r in runs], dtype=np.float64)
+            arm[key] = {"steps": steps, "mean": vals.mean(0).tolist(),
+                        "min": vals.min(0).tolist(), "max": vals.max(0).tolist(),
+                        "seeds": len(runs)}
+        if arm:
+            result[row["label"]] = arm
+    return result
+
+
+def collapse_over_training(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
+    """collapse_over_training.png: one panel per probe metric, one line per arm (mean over
+    seeds, shaded from the lowest to the highest seed). None when no run has probe_* keys."""
+    curves = over_training(rows, out_dir)
+    if not curves:
+        return None
+    from dimcollapse.figures import integer_ticks, line_styles
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(OVER_TRAINING_PANELS),
+                             figsize=(5.0 * len(OVER_TRAINING_PANELS), 4.2))
+    styles = line_styles(len(curves))
+    seeds = max(c["seeds"] for arm in curves.values() for c in arm.values())
+    for ax, (key, title) in zip(axes, OVER_TRAINING_PANELS, strict=True):
+        for (label, arm), (color, ls) in zip(curves.items(), styles, strict=True):
+            if key not in arm:
+                continue
+            c = arm[key]
+            ax.plot(c["steps"], c["mean"], color=color, ls=ls, lw=1.5, marker=".", label=label)
+            if c["seeds"] > 1:
+                ax.fill_between(c["steps"], c["min"], c["max"], color=color, alpha=0.15, lw=0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("optimizer step")
+        integer_ticks(ax.xaxis)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    spread = (f"mean over seeds (up to {seeds}), shaded: lowest to highest seed" if seeds > 1
+              else "one seed")
+    fig.suptitle("Collapse over training on the fixed probe set (held-out images, eval mode; "
+                 f"{spread})", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, Path(out_dir) / FIG_OVER_TRAINING)
+
+
 def draw_all(rows: list[dict], out_dir: str | os.PathLike) -> dict[str, str]:
     """Every figure that the rows allow; name -> file name relative to out_dir."""
     made = {"representation_spectra": representation_spectra(rows, out_dir),
             "embedding_spectrum_mlp": embedding_spectrum(rows, out_dir),
-            "top1_vs_d0": top1_vs_d0(rows, out_dir)}
+            "top1_vs_d0": top1_vs_d0(rows, out_dir),
+            "collapse_over_training": collapse_over_training(rows, out_dir)}
     return {k: Path(v).name for k, v in made.items() if v is not None}
 
 

@@ -67,7 +67,9 @@ def results_markdown(results: dict) -> str:
     lines.append("")
     captions = {"representation_spectra": "Representation spectra (Fig 7b / 9)",
                 "embedding_spectrum_mlp": "Embedding spectrum of the 2-layer projector (Fig 2)",
-                "top1_vs_d0": "Top-1 against d0 (Fig 12)"}
+                "top1_vs_d0": "Top-1 against d0 (Fig 12)",
+                "collapse_over_training": "Collapse over training on the fixed probe set "
+                                          "(RankMe of r, collapsed dims of r, RankMe of z)"}
     if results["figures"]:
         lines += ["## Figures", ""]
         for name, file in results["figures"].items():

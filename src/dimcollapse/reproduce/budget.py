@@ -31,7 +31,9 @@ DATASETS = {"cpu": "cifar10", "cifar": "cifar10", "imagenet": "imagefolder"}
 NOT_PLAN = ("data.data_dir", "data.cache_dir", "data.num_workers", "data.resident_on_device",
             "loop.threads",
             "loop.device", "loop.log_every_steps", "loop.checkpoint_every_steps",
-            "loop.spectrum_every_steps", "loop.spectrum_window_steps")
+            "loop.spectrum_every_steps", "loop.spectrum_window_steps",
+            "loop.spectrum_probe_images",  # the probe set measures; it changes no weight
+            "loop.tensorboard")  # a second copy of metrics.jsonl
 # Fields added after arms were completed: at these defaults they leave the plan, so an arm
 # finished before the field existed (whose plan lacks it) is still reused.
 LATER_FIELDS = {"views.color_jitter_strength": 1.0, "views.crop_min_scale": None}

@@ -8,7 +8,9 @@ Spectrum hook: every `every_steps` steps, the covariance spectrum (Eqn 1, on L2-
 vectors as the paper's figures) of r and of z over the training views of view 1 of the last
 `window_steps` steps, pooled over all ranks by a `CollapseMonitor`; it logs RankMe and
 the number of collapsed dimensions. It measures the model as it moves through the window, so it
-is a monitor; `dimcollapse spectrum` measures a checkpoint on the test split.
+is a monitor; `dimcollapse spectrum` measures a checkpoint on the test split. With a fixed
+probe set (`train.probe_set.ProbeSet`, --spectrum-probe N) the same steps also measure r and z
+of N held-out images in eval mode (keys probe_*), comparable across arms, seeds and steps.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ class SpectrumHook:
     """
 
     def __init__(self, *, every_steps: int, window_steps: int, total_steps: int,
-                 device: torch.device):
+                 device: torch.device, probe: Any = None):
         self.every = every_steps
+        self.probe = probe  # a train.probe_set.ProbeSet, or None (no probe_* keys)
         self.window = max(1, min(window_steps, every_steps)) if every_steps else 0
         self.total = total_steps
         self.device = device
@@ -87,3 +90,8 @@ class SpectrumHook:
             out["spectrum_samples"] = int(metrics["n"])
         self._monitor.reset()
         return out
+
+    def probe_summary(self, encoder: torch.nn.Module) -> dict[str, Any]:
+        """probe_rankme_r, probe_collapsed_dims_r, probe_rankme_z, ... of `encoder` on the
+        fixed probe set ({} without one). Every rank calls it at the same steps."""
+        return {} if self.probe is None else self.probe.measure(encoder)

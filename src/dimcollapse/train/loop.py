@@ -33,6 +33,7 @@ from dimcollapse.train.checkpoint import capture_rng, load_checkpoint, save_chec
 from dimcollapse.train.hooks import SpectrumHook, default_window_steps
 from dimcollapse.train.metrics import IntervalMeter
 from dimcollapse.train.parts import assemble
+from dimcollapse.train.probe_set import build_probe_set
 from dimcollapse.train.run_folder import RunFolder, plan_run
 from dimcollapse.train.signals import StopRequest
 from dimcollapse.train.step import apply_update, forward_backward
@@ -151,6 +152,10 @@ class _Run:
             return TrainResult("already-complete", start, self.total, self.folder.path,
                                Path(checkpoint))
         self._build_model(len(dataset.classes), ckpt)
+        self.hook.probe = build_probe_set(cfg, dataset, device=self.device, rank=info.rank,
+                                          world_size=info.world_size, progress=self.show_bar)
+        if self.hook.probe is not None and self.hook.probe.note:
+            self._say(self.hook.probe.note)
         self.folder.create()
         self.folder.write_config(cfg)
         self.folder.truncate_metrics(start)
@@ -222,6 +227,10 @@ class _Run:
         log = self.folder.open_metrics()
         board = self._tensorboard(start) if log is not None else None  # rank 0, as the log
         batches = iter(self.batches)
+        if start == 0 and self.hook.probe is not None:  # the curve's first point: the init
+            initial = self.hook.probe_summary(parts.model.encoder)
+            if log is not None:
+                log.write(_json_line({"step": 0, "epoch": 0.0, **initial}))
         try:
             with StopRequest() as stop:
                 for step in range(start, self.total):
@@ -242,7 +251,10 @@ class _Run:
                               correct=stats.correct, count=stats.count, images=int(stats.count))
                     if self.hook.in_window(done):
                         self.hook.update(r1, z1)
-                    spectrum = self.hook.summary() if self.hook.is_measurement(done) else {}
+                    spectrum = {}
+                    if self.hook.is_measurement(done):
+                        spectrum = self.hook.summary() | self.hook.probe_summary(
+                            parts.model.encoder)
                     if done % loop.log_every_steps == 0 or done == self.total or spectrum:
                         record = meter.record(step=done, steps_per_epoch=self.steps_per_epoch,
                                               loss=stats.loss, lr=lr,

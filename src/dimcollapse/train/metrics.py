@@ -13,6 +13,9 @@ writes the global figures. Keys of one record:
     images_per_s   dataset images (pairs of views) per second over the span, all ranks together
     time_s         wall seconds since this process started training
     rankme_r, collapsed_dims_r, rankme_z, collapsed_dims_z, spectrum_samples   (spectrum steps)
+    probe_rankme_r, probe_collapsed_dims_r, probe_rankme_z, probe_collapsed_dims_z,
+    probe_images   (spectrum steps, with --spectrum-probe N: the fixed probe set, eval mode;
+                   with it, a first record {step: 0, epoch: 0, probe_*} measures the init)
 """
 
 from __future__ import annotations
