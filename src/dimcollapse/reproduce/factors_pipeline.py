@@ -29,7 +29,13 @@ from dimcollapse.reproduce.arms import Arm
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.factors import BASELINE, collapse_settings
 from dimcollapse.reproduce.factors_results import THRESHOLDS, findings, setting_rows
-from dimcollapse.reproduce.pipeline import GITIGNORE, RESULTS_FILE, _load, _stderr, schedule_text
+from dimcollapse.reproduce.pipeline import (
+    GITIGNORE,
+    _load,
+    _stderr,
+    finish_results,
+    schedule_text,
+)
 from dimcollapse.reproduce.records import ArmRecord
 from dimcollapse.reproduce.runner import RUNS_DIR, Job, run_job
 
@@ -94,7 +100,7 @@ def run_collapse_factors(budget: Budget, *, seeds: list[int], out_dir: str | os.
 
     from dimcollapse.build import check_buildable
     from dimcollapse.report.factors_report import draw_factor_spectra, write_factors_report
-    from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
+    from dimcollapse.runinfo import atomic_write_bytes, run_metadata
 
     if not seeds:
         raise UserError("--seeds must be at least 1")
@@ -164,10 +170,4 @@ def run_collapse_factors(budget: Budget, *, seeds: list[int], out_dir: str | os.
     results["figures"] = draw_factor_spectra(results, out)
     results["wall_s"] = round(time.perf_counter() - t0, 2)
     results["load_average"]["end"] = _load()
-    write_json(out / RESULTS_FILE, results)
-    md, csv = write_factors_report(results, out)
-    for line in results["findings"]["lines"]:
-        log(line)
-    log(f"wrote {out / RESULTS_FILE}, {md}, {csv} and {len(results['figures'])} figure(s) "
-        f"({results['wall_s']:.0f} s)")
-    return results
+    return finish_results(results, out, write_factors_report, log)

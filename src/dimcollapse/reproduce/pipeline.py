@@ -141,8 +141,15 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
         "load_average": {"start": load_start, "end": _load()},
         "metadata": meta,
     }
+    return finish_results(results, out, write_results_report, log)
+
+
+def finish_results(results: dict[str, Any], out: Path,
+                   write_report: Callable[[dict[str, Any], Path], tuple[Path, Path]],
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """Write results.json and its Markdown/CSV report, then log the findings and the files."""
     write_json(out / RESULTS_FILE, results)
-    md, csv = write_results_report(results, out)
+    md, csv = write_report(results, out)
     for line in results["findings"]["lines"]:
         log(line)
     log(f"wrote {out / RESULTS_FILE}, {md}, {csv} and {len(results['figures'])} figure(s) "
