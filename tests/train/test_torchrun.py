@@ -105,7 +105,12 @@ def test_two_torchrun_nodes_on_loopback_equal_one_process(tiny_data, tmp_path):
 def _elastic_cmd(tmp_path, args, *, port, name, max_restarts):
     return [*TORCHRUN, *torchrun_args(nnodes=1, nproc=2, port=port, run_id=name,
                                       log_dir=tmp_path / f"logs-{name}",
-                                      max_restarts=max_restarts),
+                                      max_restarts=max_restarts,
+                                      # the survivor sees its peer's death (gloo, ~1-2 s) and
+                                      # exits with its one-line error before the agent looks:
+                                      # at torchrun's default 0.1 s the agent may SIGKILL it
+                                      # first, silently (seen in CI on a quiet machine)
+                                      monitor_interval_s=5),
             "-m", "dimcollapse", "train", *args, "--out", str(tmp_path / name)]
 
 

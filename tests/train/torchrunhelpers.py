@@ -31,9 +31,11 @@ def torchrun_env() -> dict:
 
 
 def torchrun_args(*, nnodes: int, nproc: int, port: int, run_id: str, log_dir: Path,
-                  conf: str = "join_timeout=60", max_restarts: int = 0) -> list[str]:
+                  conf: str = "join_timeout=60", max_restarts: int = 0,
+                  monitor_interval_s: float | None = None) -> list[str]:
     """The agent's flags: c10d rendezvous at 127.0.0.1:port, per-worker logs under log_dir."""
-    return [
+    extra = [] if monitor_interval_s is None else ["--monitor-interval", str(monitor_interval_s)]
+    return [*extra,
         "--nnodes", str(nnodes), "--nproc_per_node", str(nproc),
         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
         "--rdzv-id", run_id, "--rdzv-conf", conf, "--local-addr", "127.0.0.1",

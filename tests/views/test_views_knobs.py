@@ -74,16 +74,15 @@ def test_bad_knobs_are_user_errors(over, where):
 
 
 def test_build_batches_threads_the_knobs(monkeypatch):
-    import dimcollapse.views as views_mod
-
     seen = {}
 
     def fake_build_views(preset, size, **kw):
         seen.update(kw, preset=preset, size=size)
         return "views"
 
-    monkeypatch.setattr(views_mod, "build_views", fake_build_views)
-    monkeypatch.setattr(views_mod, "TwoViewBatches", lambda *a, **k: "batches")
+    # build.py imports both names at its top: patch them where build_batches looks them up
+    monkeypatch.setattr(build, "build_views", fake_build_views)
+    monkeypatch.setattr(build, "TwoViewBatches", lambda *a, **k: "batches")
     cfg = resolve(apply_overrides(preset_config("cpu"), {"views.color_jitter_strength": 0.5,
                                                          "views.crop_min_scale": 0.2,
                                                          "loop.batch_size": 2}))
