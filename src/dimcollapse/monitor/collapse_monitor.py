@@ -31,6 +31,7 @@ from typing import Any
 
 from dimcollapse.errors import UserError
 from dimcollapse.monitor import watch as watching
+from dimcollapse.monitor.blas import one_blas_thread
 from dimcollapse.spectrum.accumulator import RAW_MAX_SAMPLES, SpectrumAccumulator
 from dimcollapse.spectrum.backend import PRECISIONS
 from dimcollapse.spectrum.measure import METRICS, Spectrum
@@ -120,7 +121,8 @@ class CollapseMonitor:
                             "feed one tensor per name, or reset() first")
         if stream.open is None:
             stream.open = self._accumulator(dim)
-        stream.open.update(rows)
+        with one_blas_thread():
+            stream.open.update(rows)
         stream.recorded += 1
         if self.window is not None and stream.recorded == self.window:
             stream.done, stream.open, stream.recorded, stream.fresh = stream.open, None, 0, True
