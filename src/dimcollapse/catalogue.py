@@ -74,6 +74,8 @@ USES_D0 = Names("d0 projector", ("directclr", "lowrank", "lowrank-diagonal", "ra
 LOSSES = Names("loss", ("infonce", "ntxent"))
 BACKBONES = Names("backbone", ("resnet18", "resnet50"))
 STEMS = ("imagenet", "cifar")  # imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 conv, no pool
+# MODEL arguments of `spectrum/probe --layers` that name a library's model (eval.layer_models)
+MODEL_PREFIXES = ("torchvision:", "timm:", "hub:")
 DATASETS = Names("dataset", ("cifar10", "cifar100", "stl10", "imagefolder"))
 VIEW_PRESETS = Names("view preset", ("imagenet", "cifar"))
 OPTIMIZERS = Names("optimizer", ("lars", "sgd", "adamw"))

@@ -74,3 +74,19 @@ def add_eval_arguments(p: argparse.ArgumentParser, *, precision_flag: str = "--p
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's; "
                    "1 is faster on a busy shared machine)")
+
+
+def add_layer_arguments(p: argparse.ArgumentParser) -> None:
+    """--layers and --weights: `spectrum` and `probe` of any model, layer by layer."""
+    g = p.add_argument_group("layers (any model: where does it collapse?)")
+    g.add_argument("--layers", metavar="NAME,NAME,...", help="measure these layers (module "
+                   "names of named_modules(), feature maps globally average-pooled) and write "
+                   "OUT/layers.{json,md,csv,png} plus OUT/NAME/spectrum.json each. Our "
+                   "checkpoints also take the aliases layer1..layer4, r, hidden (the 2-layer "
+                   "projector's hidden layer), z; 'default' = all of those it has. MODEL may "
+                   "then also be torchvision:ARCH, timm:NAME (pip install 'dimcollapse[timm]') "
+                   "or hub:REPO:ENTRY (torch.hub)")
+    g.add_argument("--weights", metavar="FILE|NAME", help="weights of a torchvision:/timm:/hub: "
+                   "MODEL: a state_dict file (.pth/.pt or .safetensors), a torchvision weights "
+                   "name (DEFAULT, IMAGENET1K_V2, ...) or 'pretrained' (the library's own "
+                   "download; default: random initialisation)")

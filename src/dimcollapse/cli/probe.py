@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dimcollapse.catalogue import PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
-from dimcollapse.eval_options import EvalOptions, add_eval_arguments
+from dimcollapse.catalogue import MODEL_PREFIXES, PROBE_L2, PROBE_L2_GRID, PROBE_VAL_FRACTION
+from dimcollapse.errors import UserError
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments, add_layer_arguments
 from dimcollapse.progress import DEFAULT_INTERVAL_S
 
 DESCRIPTION = """\
@@ -24,12 +25,17 @@ exp(s / 0.07)). --subvector D0 probes r[:, :D0] only (Appendix F).
 RUN_OR_CHECKPOINT: a run folder of `dimcollapse train` (checkpoint_final.pt, else
 checkpoint_last.pt), one of its checkpoints, an official DirectCLR checkpoint (per-epoch
 checkpoint.pth or the final {backbone, head} file) or a torchvision ResNet state_dict. Our
-checkpoints name their dataset; for the others pass --dataset and --data-dir."""
+checkpoints name their dataset; for the others pass --dataset and --data-dir.
+
+With --layers, one probe (and one spectrum) per named layer of any model (a run or checkpoint,
+torchvision:ARCH, timm:NAME, hub:REPO:ENTRY with --weights), in OUT/layers.{json,md,csv,png}
+(default OUT: RUN/layers); see docs/layers.md."""
 
 EPILOG = """\
 examples:
   dimcollapse probe runs/dclr
   dimcollapse probe runs/dclr --subvector 90
+  dimcollapse probe runs/dclr --layers default
   dimcollapse probe directclr_final.pth --backbone resnet50 --dataset imagefolder \\
       --data-dir /data/imagenet --out results/official
 writes DIR/probe.json (DIR/probe_subvector<D0>.json with --subvector): accuracies in percent,
@@ -68,6 +74,7 @@ def add_parser(sub) -> None:
     g.add_argument("--no-knn", action="store_true", help="skip the kNN classifier")
 
     add_eval_arguments(p)
+    add_layer_arguments(p)
     p.add_argument("--quiet", action="store_true",
                    help="no progress (a bar on a terminal, plain lines every "
                    f"{DEFAULT_INTERVAL_S:g} s otherwise) "
@@ -85,6 +92,10 @@ def _run(args) -> int:
         if not args.quiet:
             print(f"dimcollapse probe: {msg}", file=sys.stderr, flush=True)
 
+    if args.layers is not None or args.target.startswith(MODEL_PREFIXES):
+        return _run_layers(args, log)
+    if args.weights is not None:
+        raise UserError("--weights applies with --layers (a torchvision:/timm:/hub: model)")
     ev, out = build_evaluator(EvalOptions.from_args(args), args.target, out=args.out,
                               train_subset=args.train_subset, log=log)
     record = ev.probe(subvector=args.subvector, l2=args.l2, select=args.select_l2,
@@ -100,4 +111,27 @@ def _run(args) -> int:
         print(f"{ev.target.checkpoint_path}: linear probe on {what} ({record.dim} dims): "
               f"top-1 {lp.top1:.2f}%, top-5 {lp.top5:.2f}% (l2 {lp.l2:g}, "
               f"{lp.iterations} iterations{conv}){knn} -> {path}")
+    return 0
+
+
+def _run_layers(args, log) -> int:
+    # torch: kept out of --help
+    from dimcollapse.eval.layer_run import parse_layers, result_lines, run_layers
+
+    if args.subvector is not None:
+        raise UserError("--subvector and --layers probe different things: drop one")
+    if args.layers is None:
+        raise UserError(f"{args.target}: pass --layers NAME,NAME,... (its named_modules() "
+                        "names)")
+    if args.l2 is not None and args.select_l2:
+        raise UserError("--l2 and --select-l2 both set the probe's regularisation: pass one")
+    layers = None if args.layers == "default" else parse_layers(args.layers)
+    results, paths = run_layers(args.target, layers, EvalOptions.from_args(args), out=args.out,
+                                weights=args.weights, probe=True, l2=args.l2,
+                                select_l2=args.select_l2, knn=not args.no_knn,
+                                train_subset=args.train_subset, log=log)
+    if not args.quiet:
+        for line in result_lines(results):
+            print(line)
+        print(f"-> {paths['json']}, {paths['md']}, {paths['png']}")
     return 0

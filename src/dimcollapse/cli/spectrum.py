@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dimcollapse import catalogue
 from dimcollapse.errors import UserError
-from dimcollapse.eval_options import EvalOptions, add_eval_arguments
+from dimcollapse.eval_options import EvalOptions, add_eval_arguments, add_layer_arguments
 
 DESCRIPTION = """\
 Eigenvalues of the covariance of the N x d embeddings in EMB (Jing et al. 2022, Eqn 1), read
@@ -30,7 +30,20 @@ representation, the paper's Fig 7b / 9) or embeddings z = projector(r) (--space 
 Fig 2; our checkpoints only), extracted without augmentation and cached in OUT/features/;
 the output goes to RUN/spectrum_<space>/ unless --out is given. --lidar-views Q adds LiDAR
 (Thilak et al. 2024) of the same space from Q training views of each of --lidar-samples test
-images, in OUT/lidar.json."""
+images, in OUT/lidar.json.
+
+With --layers, MODEL may be any network (a run or checkpoint, torchvision:ARCH, timm:NAME,
+hub:REPO:ENTRY, with --weights): one spectrum per named layer on the held-out split, an
+overlay figure (log sigma_k against k/d, one line per layer) and a table, in
+OUT/layers.{json,md,csv,png} (default OUT: RUN/layers). See docs/layers.md."""
+
+EPILOG = """\
+examples:
+  dimcollapse spectrum emb.npy --out results/emb
+  dimcollapse spectrum runs/mlp --space embedding
+  dimcollapse spectrum runs/mlp --layers default
+  dimcollapse spectrum torchvision:resnet50 --weights resnet50.safetensors \\
+      --layers layer1,layer2,layer3,layer4,avgpool --data-dir /data/imagenet --out out/r50"""
 
 
 def _raw_samples(text: str) -> int | None:
@@ -90,10 +103,12 @@ def _lidar_samples(text: str) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "spectrum", help="embedding spectrum and collapse metrics of an N x d .npy/.pt file",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("emb", metavar="EMB|RUN_OR_CHECKPOINT", help="N x d embeddings: .npy (read "
-                   "in chunks, never loaded whole) or .pt (a tensor saved with torch.save); or "
-                   "a run folder / checkpoint file")
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("emb", metavar="EMB|RUN_OR_CHECKPOINT|MODEL", help="N x d embeddings: .npy "
+                   "(read in chunks, never loaded whole) or .pt (a tensor saved with "
+                   "torch.save); or a run folder / checkpoint file; or, with --layers, a "
+                   "torchvision:/timm:/hub: model")
     p.add_argument("--out", metavar="DIR",
                    help="folder for spectrum.json and spectrum.png (created if missing; "
                    "required for an embeddings file; default for a run: RUN/spectrum_<space>)")
@@ -131,6 +146,7 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or result line")
 
     add_eval_arguments(p, precision_flag="--feature-precision")
+    add_layer_arguments(p)
     p.set_defaults(func=_run)
 
 
@@ -162,6 +178,10 @@ def _run(args) -> int:
     from dimcollapse.runinfo import run_metadata
     from dimcollapse.spectrum import open_embeddings, spectrum_of_file
 
+    if args.layers is not None or args.emb.startswith(catalogue.MODEL_PREFIXES):
+        return _run_layers(args)
+    if args.weights is not None:
+        raise UserError("--weights applies with --layers (a torchvision:/timm:/hub: model)")
     if _is_checkpoint(args.emb):
         return _run_checkpoint(args)
     if args.lidar_views is not None:
@@ -184,6 +204,33 @@ def _run(args) -> int:
                                                 title=title)
     if not args.quiet:
         print(_result_line(summary, ef.path.name, json_path, png_path))
+    return 0
+
+
+def _run_layers(args) -> int:
+    # torch: kept out of --help
+    from dimcollapse.eval.layer_run import parse_layers, result_lines, run_layers
+
+    for flag, value in (("--space", args.space), ("--lidar-views", args.lidar_views)):
+        if value is not None:
+            raise UserError(f"{flag} and --layers measure different things: drop {flag}")
+    if args.layers is None:
+        raise UserError(f"{args.emb}: pass --layers NAME,NAME,... (its named_modules() names)")
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            print(f"dimcollapse spectrum: {msg}", file=sys.stderr, flush=True)
+
+    layers = None if args.layers == "default" else parse_layers(args.layers)
+    results, paths = run_layers(
+        args.emb, layers, EvalOptions.from_args(args), out=args.out, weights=args.weights,
+        spectrum_args={"normalize": args.normalize, "center": args.center, "ddof": args.ddof,
+                       "threshold": args.threshold, "raw_samples": args.raw_samples},
+        log=log)
+    if not args.quiet:
+        for line in result_lines(results):
+            print(line)
+        print(f"-> {paths['json']}, {paths['md']}, {paths['png']}")
     return 0
 
 

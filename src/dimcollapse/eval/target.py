@@ -105,12 +105,23 @@ def data_spec(target: EvalTarget, *, dataset: str | None = None, data_dir: str |
               image_size: int | None = None, cache_dir: str | None = None,
               train_subset: int | None = None, num_workers: int = 0) -> DataSpec:
     """Flags first, then the checkpoint's training config; UserError naming a missing flag."""
-    cfg_data = ((target.loaded.config or {}).get("data") or {}) \
-        if target.loaded.source == "dimcollapse" else {}
+    config = target.loaded.config if target.loaded.source == "dimcollapse" else None
+    return data_spec_for(config, str(target.checkpoint_path), dataset=dataset,
+                         data_dir=data_dir, image_size=image_size, cache_dir=cache_dir,
+                         train_subset=train_subset, num_workers=num_workers)
+
+
+def data_spec_for(config: dict | None, what: str, *, dataset: str | None = None,
+                  data_dir: str | None = None, image_size: int | None = None,
+                  cache_dir: str | None = None, train_subset: int | None = None,
+                  num_workers: int = 0) -> DataSpec:
+    """`data_spec` for any model: flags first, then `config` (a dimcollapse training config,
+    or None for models that do not record their data); `what` names the model in errors."""
+    cfg_data = (config or {}).get("data") or {}
     same_data = dataset is None or dataset == cfg_data.get("dataset")
     dataset = dataset or cfg_data.get("dataset")
     if dataset is None:
-        raise UserError(f"{target.checkpoint_path} does not say which dataset it was trained "
+        raise UserError(f"{what} does not say which dataset it was trained "
                         "on: pass --dataset (e.g. cifar10) and --data-dir")
     if data_dir is None and same_data:
         data_dir = cfg_data.get("data_dir")

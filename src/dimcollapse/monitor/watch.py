@@ -47,12 +47,14 @@ def as_rows(name: str, x: Any) -> Any:
     return x
 
 
-def find_module(model: Any, path: str) -> Any:
-    """model's submodule called `path` (a `named_modules()` name; "" is the model itself)."""
+def find_module(model: Any, path: str, *, what: str = "watch()") -> Any:
+    """model's submodule called `path` (a `named_modules()` name; "" is the model itself).
+
+    what: who asks, for the error message (watch(), --layers)."""
     import torch  # torch: the monitor imports without it (numpy inputs); watch() needs a model
 
     if not isinstance(model, torch.nn.Module):
-        raise UserError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")
+        raise UserError(f"{what} needs a torch.nn.Module, got {type(model).__name__}")
     modules = dict(model.named_modules())
     if path not in modules:
         names = [n for n in modules if n]
@@ -60,7 +62,7 @@ def find_module(model: Any, path: str) -> Any:
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40
                                          else "")
-        raise UserError(f"watch(): the model has no module {path!r}; {hint}pass one of its "
+        raise UserError(f"{what}: the model has no module {path!r}; {hint}pass one of its "
                         f"named_modules() names: {shown or '(no submodules)'}")
     return modules[path]
 

@@ -35,21 +35,23 @@ COLLAPSE_REL_THRESHOLD = 1e-4  # spectrum.metrics' default: collapsed = sigma_k 
 def spectrum_figure(curves: Mapping[str, np.ndarray], *, title: str | None = None,
                     ylabel: str = YLABEL, xlabel: str = SPECTRUM_XLABEL,
                     threshold: float | None = COLLAPSE_REL_THRESHOLD,
-                    normalize_max: bool = False, precision: str = "float64"):
+                    normalize_max: bool = False, precision: str = "float64",
+                    relative_index: bool = False):
     """The figure of `plot_spectra` (returned, not saved: tests read its lines and legend)."""
     plt = pyplot()
     if not curves:
         raise ValueError("plot_spectra needs at least one curve")
     fig, ax = plt.subplots(figsize=(7.4, 4.6), dpi=120)
     draw_spectra(ax, curves, title=title, ylabel=ylabel, xlabel=xlabel, threshold=threshold,
-                 normalize_max=normalize_max, precision=precision)
+                 normalize_max=normalize_max, precision=precision, relative_index=relative_index)
     return fig
 
 
 def draw_spectra(ax, curves: Mapping[str, np.ndarray], *, title: str | None = None,
                  ylabel: str = YLABEL, xlabel: str = SPECTRUM_XLABEL,
                  threshold: float | None = COLLAPSE_REL_THRESHOLD,
-                 normalize_max: bool = False, precision: str = "float64"):
+                 normalize_max: bool = False, precision: str = "float64",
+                 relative_index: bool = False):
     """Draw the spectra onto a matplotlib Axes; returns ax. Shared by `plot_spectra` (a PNG
     file) and `dimcollapse.Spectrum.plot` (the caller's axes).
 
@@ -58,6 +60,8 @@ def draw_spectra(ax, curves: Mapping[str, np.ndarray], *, title: str | None = No
     labelled in the legend (one grey line when the curves share sigma_1 = 1). Exact zeros are
     'x' marks on the bottom edge. The numerical floor of `precision` (see
     `figures.numerical_floor`) is drawn or, when far below the data, named in the legend.
+    relative_index: the x-axis is k / d (each curve's own d), so that spectra of layers of
+    different widths overlay (`dimcollapse spectrum MODEL --layers`).
     """
     if not curves:
         raise ValueError("draw_spectra needs at least one curve")
@@ -72,7 +76,7 @@ def draw_spectra(ax, curves: Mapping[str, np.ndarray], *, title: str | None = No
             ev = ev / top
             top = 1.0
         dim = max(dim, ev.size)
-        k = np.arange(1, ev.size + 1)
+        k = np.arange(1, ev.size + 1) / (ev.size if relative_index else 1)
         positive = ev > 0
         zeros = k[~positive]
         text = str(label)
@@ -112,7 +116,7 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
                  title: str | None = None, ylabel: str = YLABEL,
                  xlabel: str = SPECTRUM_XLABEL,
                  threshold: float | None = COLLAPSE_REL_THRESHOLD, normalize_max: bool = False,
-                 precision: str = "float64") -> Path:
+                 precision: str = "float64", relative_index: bool = False) -> Path:
     """Plot each spectrum as sigma_k (sorted descending) against k on a log y-axis; save a PNG.
 
     curves: label -> eigenvalues (any order; sorted here). threshold: the collapse threshold
@@ -121,7 +125,8 @@ def plot_spectra(curves: Mapping[str, np.ndarray], path: str | os.PathLike, *,
     the numerical floor. Returns the path written. Uses the Agg backend (no display needed).
     """
     fig = spectrum_figure(curves, title=title, ylabel=ylabel, xlabel=xlabel,
-                          threshold=threshold, normalize_max=normalize_max, precision=precision)
+                          threshold=threshold, normalize_max=normalize_max, precision=precision,
+                          relative_index=relative_index)
     return save_figure(fig, path, bbox_inches="tight")
 
 
