@@ -9,6 +9,7 @@ import pytest
 
 from dimcollapse.errors import UserError
 from dimcollapse.reproduce import Budget, arms_for, d0_grid, parse_set, scaled_d0
+from dimcollapse.reproduce.arms import TABLE_TITLES, tables_of
 from dimcollapse.reproduce.records import (
     ArmFiles,
     ArmRecord,
@@ -17,7 +18,7 @@ from dimcollapse.reproduce.records import (
     TrainInfo,
     WallTimes,
 )
-from dimcollapse.reproduce.results import aggregate, findings, ordering, stat
+from dimcollapse.reproduce.results import aggregate, findings, findings_by_table, ordering, stat
 
 
 def test_the_subvector_paper_number_belongs_to_the_papers_d0_only():
@@ -153,6 +154,29 @@ def test_ordering_and_findings_follow_the_numbers():
     assert "does NOT hold" in f["lines"][0]
     assert any("does NOT collapse more than" in line for line in f["lines"])
     assert f["no_projector_collapses_more_than_directclr"] is False
+
+
+def test_a_comma_list_of_tables_runs_their_union_and_finds_per_table():
+    both = arms_for("table1,table2", 512)
+    keys = [a.key for a in both]
+    assert keys == ["mlp", "linear", "none", "directclr-d0_90", "orthogonal", "diagonal",
+                    "lowrank-d0_90", "lowrank-diagonal-d0_90", "random-subvector-d0_90"]
+    assert tables_of("table1,table2") == ("table1", "table2")
+    for bad in ("table1,table3", "table1,table1"):
+        with pytest.raises(UserError, match="unknown or repeated table"):
+            tables_of(bad)
+    tables = {t: [a.key for a in arms_for(t, 512)] for t in ("table1", "table2")}
+    recs = {(a.key, s): _record(a.key, s, 40.0 + i + 0.1 * s, 40, 0, 3)
+            for i, a in enumerate(both) for s in (0, 1)}
+    rows = aggregate(both, recs, [0, 1])
+    f = findings_by_table(rows, tables, TABLE_TITLES)
+    t2 = f["tables"]["table2"]["ordering"]
+    assert set(t2["paper_order"]) == set(tables["table2"])  # table 2's arms only
+    assert t2["paper_order"][:2] == ["lowrank-diagonal-d0_90", "lowrank-d0_90"]
+    assert f["tables"]["table1"] == findings([r for r in rows if r["key"] in tables["table1"]])
+    assert f["lines"][0].startswith("Table 1: Top-1 ordering here")
+    assert any(line.startswith("Table 2: Top-1 ordering here") for line in f["lines"])
+    assert findings_by_table(rows, {"table1": tables["table1"]}, TABLE_TITLES) == findings(rows)
 
 
 def test_arm_record_round_trips_through_json():

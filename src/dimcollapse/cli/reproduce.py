@@ -57,6 +57,18 @@ CIFAR-10 is looked up in --data-dir, $DIMCOLLAPSE_DATA(/cifar10), then ../shared
 (relative to the current folder and to the repository)."""
 
 
+def _target(text: str) -> str:
+    tables = ("table1", "table2", "d0-sweep")
+    if text in (*tables, "all", "collapse-factors"):
+        return text
+    names = text.split(",")
+    if len(names) > 1 and all(n in tables for n in names) and len(set(names)) == len(names):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid target {text!r}: choose table1, table2, d0-sweep, all or collapse-factors, "
+        "or tables joined by commas (table1,table2)")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "reproduce", help="train, probe and measure every arm of Table 1, Table 2, the d0 "
@@ -65,9 +77,10 @@ def add_parser(sub) -> None:
                                        arms=" and ".join(COLLAPSE_FACTOR_ARMS),
                                        steps=COLLAPSE_FACTORS_CPU_STEPS), epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", choices=["table1", "table2", "d0-sweep", "all",
-                                      "collapse-factors"],
-                   help="which arms to run")
+    p.add_argument("target", type=_target, metavar="{table1,table2,d0-sweep,all,"
+                   "collapse-factors}", help="which arms to run; tables can be combined with "
+                   "commas (table1,table2: one results.json with both tables, their common "
+                   "arms run once)")
     p.add_argument("--preset", choices=["cpu", "cifar", "imagenet"], default="cpu",
                    help="training recipe shared by every arm (default %(default)s)")
     p.add_argument("--seeds", type=int, metavar="N",

@@ -129,7 +129,8 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
     """The arms of `table` (a name of `tables()`, or `all`) for representation size `dim`.
 
     d0: DirectCLR's and the low-rank arms' d0 (default: `scaled_d0(dim)`); grid: the d0 values
-    of the sweep (default: `d0_grid(dim)`). `all` is the union, each arm once.
+    of the sweep (default: `d0_grid(dim)`). `all` and a comma list (`table1,table2`) are the
+    union, each arm once (in one --out folder the tables share their common arms' runs).
     """
     check_d0(d0, dim)
     grid = d0_grid(dim) if grid is None else sorted(set(grid))
@@ -137,9 +138,9 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
     if bad:
         raise UserError(f"--d0-grid values {bad} do not fit the {dim}-d representation: "
                         f"pass values in 1..{dim}")
-    if table == "all":
+    if table == "all" or "," in table:
         seen: dict[str, Arm] = {}
-        for t in tables():
+        for t in tables_of(table):
             for arm in arms_for(t, dim, d0=d0, grid=grid):
                 seen.setdefault(arm.key, arm)
         return list(seen.values())
@@ -156,4 +157,12 @@ def arms_for(table: str, dim: int, *, d0: int | None = None,
 
 
 def tables_of(table: str) -> tuple[str, ...]:
-    return tables() if table == "all" else (table,)
+    """The tables a target names: `all`, one table, or a comma list (table1,table2), checked."""
+    if table == "all":
+        return tables()
+    names = tuple(t.strip() for t in table.split(","))
+    bad = [t for t in names if t not in tables()]
+    if bad or len(set(names)) != len(names):
+        raise UserError(f"unknown or repeated table in {table!r}: choose from "
+                        f"{', '.join(tables())} (comma-separated) or all")
+    return names

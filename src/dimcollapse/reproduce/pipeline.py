@@ -21,7 +21,7 @@ from dimcollapse.report.reproduce_report import write_results_report
 from dimcollapse.reproduce.arms import TABLE_TITLES, arms_for, tables_of
 from dimcollapse.reproduce.budget import Budget
 from dimcollapse.reproduce.records import ArmRecord
-from dimcollapse.reproduce.results import aggregate, findings
+from dimcollapse.reproduce.results import aggregate, findings_by_table
 from dimcollapse.reproduce.runner import RUNS_DIR, plan_jobs, run_job
 from dimcollapse.runinfo import atomic_write_bytes, run_metadata, write_json
 
@@ -131,7 +131,7 @@ def run_reproduction(target: str, budget: Budget, *, seeds: list[int],
         "collapse_threshold": first.spectrum_r.threshold,
         "representation_dim": dim,
         "arms": rows,
-        "findings": findings(rows),
+        "findings": findings_by_table(rows, tables, TABLE_TITLES),
         "figures": draw_all(rows, out),
         "total_jobs": len(jobs),
         "reused_arms": reused,

@@ -103,6 +103,17 @@ def ordering(rows: list[dict]) -> dict[str, Any] | None:
             "holds": [r["key"] for r in paper] == [r["key"] for r in ours], "pairs": pairs}
 
 
+def findings_by_table(rows: list[dict], tables: dict[str, list[str]],
+                      titles: dict[str, str]) -> dict[str, Any]:
+    """`findings` of each table's own arms; one table: `findings(rows)` itself. `lines` of
+    several tables are prefixed with the table's title."""
+    if len(tables) == 1:
+        return findings(rows)
+    per = {t: findings([r for r in rows if r["key"] in keys]) for t, keys in tables.items()}
+    lines = [f"{titles[t].split(':')[0]}: {line}" for t, f in per.items() for line in f["lines"]]
+    return {"tables": per, "lines": lines}
+
+
 def findings(rows: list[dict]) -> dict[str, Any]:
     """Structured comparisons with the paper, plus one plain sentence each (`lines`)."""
     by_key = {r["key"]: r for r in rows}
