@@ -127,10 +127,7 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
             for name, value in (("r", r), ("z", z)):
                 if value is None:
                     continue
-                value = value.flatten(1).float().cpu()
-                if name not in out:
-                    out[name] = torch.empty(n, value.shape[1], dtype=torch.float32)
-                out[name][index] = value
+                scatter_rows(out, name, index, value.flatten(1).float().cpu(), n)
             bar.update(len(index))
     finally:
         bar.close()
@@ -141,6 +138,14 @@ def extract_features(backbone: nn.Module, dataset, *, image_size: int,
             raise UserError(f"{bad} of {n} {name} vectors contain NaN/Inf: the checkpoint's "
                             "weights are not finite (a diverged run?); use an earlier checkpoint")
     return out
+
+
+def scatter_rows(out: dict[str, Tensor], name: str, index: Tensor, value: Tensor, n: int) -> None:
+    """out[name][index] = value, allocating out[name] as float32 (n, d) on first use: a batch's
+    rows land at their dataset positions."""
+    if name not in out:
+        out[name] = torch.empty(n, value.shape[1], dtype=torch.float32)
+    out[name][index] = value
 
 
 def file_digest(path: str | os.PathLike, chunk_bytes: int = 1 << 22) -> str:

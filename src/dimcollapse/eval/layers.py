@@ -28,6 +28,7 @@ from torch import Tensor
 from dimcollapse.catalogue import PROBE_L2
 from dimcollapse.data import build_dataset
 from dimcollapse.errors import UserError
+from dimcollapse.eval.features import scatter_rows
 from dimcollapse.eval.knn import DEFAULT_K, DEFAULT_TEMPERATURE, knn_classify
 from dimcollapse.eval.l2_select import select_l2
 from dimcollapse.eval.layer_models import LayerModel
@@ -121,10 +122,7 @@ def extract_layers(model: LayerModel, layers: Sequence[str], dataset, *, image_s
                 if layer not in current:
                     raise UserError(f"layer {layer!r} ({model.module_name(layer)}) produced no "
                                     "output: the forward pass never calls it; pick another")
-                value = current[layer]
-                if layer not in rows:
-                    rows[layer] = torch.empty(n, value.shape[1], dtype=torch.float32)
-                rows[layer][index] = value
+                scatter_rows(rows, layer, index, current[layer], n)
             bar.update(len(index))
     finally:
         bar.close()
