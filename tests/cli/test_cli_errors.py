@@ -6,8 +6,9 @@ import pytest
 
 from dimcollapse.cli import SUBCOMMANDS, main
 
-CASES = [["reproduce", "table9"], ["reproduce", "table1,table1"], ["reproduce"], ["toy", "strong-aug", "--steps", "x"],
-         ["toy"], ["train", "--batch-size", "many"], ["probe", "--no-such-flag"],
+CASES = [["reproduce", "table9"], ["reproduce", "table1,table1"], ["reproduce"],
+         ["toy", "strong-aug", "--steps", "x"], ["toy"], ["train", "--batch-size", "many"],
+         ["probe", "--no-such-flag"],
          ["spectrum"], ["compare"], ["demo", "--bogus"], ["nosuchcommand"]]
 
 

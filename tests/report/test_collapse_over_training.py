@@ -12,6 +12,7 @@ from dimcollapse.report.reproduce_figures import (
     FIG_OVER_TRAINING,
     collapse_over_training,
     draw_all,
+    not_over_training,
     over_training,
 )
 
@@ -37,6 +38,7 @@ def test_mean_and_range_over_seeds_on_common_steps(tmp_path):
             _run(tmp_path, "runs/old/seed0", [{"step": 3, "loss": 1.0, "rankme_r": 5.0}])]}]
     got = over_training(rows, tmp_path)
     assert list(got) == ["no projector"]  # an arm without probe keys draws nothing
+    assert not_over_training(rows, got) == ["old arm"]  # ... and is named under the figure
     r = got["no projector"]["probe_rankme_r"]
     assert r["steps"] == [0, 3]  # step 6: one seed only
     assert r["mean"] == [11.0, 25.0] and r["min"] == [10.0, 20.0] and r["max"] == [12.0, 30.0]

@@ -158,6 +158,12 @@ def over_training(rows: list[dict], out_dir: str | os.PathLike) -> dict[str, dic
     return result
 
 
+def not_over_training(rows: list[dict], curves: dict[str, dict[str, Any]]) -> list[str]:
+    """The arms `over_training` left out (named under the figure, so none goes missing
+    silently)."""
+    return [row["label"] for row in rows if row["label"] not in curves]
+
+
 def collapse_over_training(rows: list[dict], out_dir: str | os.PathLike) -> Path | None:
     """collapse_over_training.png: one panel per probe metric, one line per arm (mean over
     seeds, shaded from the lowest to the highest seed). None when no run has probe_* keys."""
@@ -186,8 +192,11 @@ def collapse_over_training(rows: list[dict], out_dir: str | os.PathLike) -> Path
     axes[0].legend(fontsize=7)
     spread = (f"mean over seeds (up to {seeds}), shaded: lowest to highest seed" if seeds > 1
               else "one seed")
+    missing = not_over_training(rows, curves)
+    note = (f"\nnot drawn (their runs hold no probe-set records, e.g. trained before the probe "
+            f"set existed): {', '.join(missing)}" if missing else "")
     fig.suptitle("Collapse over training on the fixed probe set (held-out images, eval mode; "
-                 f"{spread})", fontsize=10)
+                 f"{spread}){note}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, Path(out_dir) / FIG_OVER_TRAINING)
 
