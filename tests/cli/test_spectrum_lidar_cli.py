@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
-from evalfakes import make_labelled_tree, train_tiny  # noqa: E402
+from evalfakes import make_labelled_tree, tiny_model, train_tiny, tree_stats  # noqa: E402
 
 from dimcollapse.cli import main  # noqa: E402
 from dimcollapse.spectrum.lidar import lidar  # noqa: E402
@@ -34,24 +34,10 @@ def _slow_views_embedded(ckpt_path: Path, data_dir: Path, indices, q: int, seed:
     """(n, q, d): each test PNG decoded with PIL (sorted class/file order), normalised with the
     tree's train statistics (rounded to 4 decimals, as `data.identify`), view j = the cifar
     preset's view j % 2 at step j // 2, each view alone through the eval-mode fp32 model."""
-    from dimcollapse.models import build_backbone, build_projector
     from dimcollapse.views import build_views
 
-    ck = torch.load(ckpt_path, weights_only=True)
-    m = ck["config"]["model"]
-    bb = build_backbone(m["backbone"], stem=m["stem"])
-    bb.load_state_dict(ck["backbone"])
-    bb.eval()
-    pj = None
-    if projector:
-        pj = build_projector(m["projector"], 512, d0=m["d0"], hidden_dim=m["hidden_dim"],
-                             out_dim=m["out_dim"], seed=ck["config"]["seed"])
-        pj.load_state_dict(ck["projector"])
-        pj.eval()
-    pixels = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255.0
-                       for f in sorted((data_dir / "train").glob("*/*"))])
-    mean = tuple(np.round(pixels.mean(axis=(0, 1, 2)), 4).tolist())
-    std = tuple(np.round(pixels.std(axis=(0, 1, 2)), 4).tolist())
+    bb, pj = tiny_model(ckpt_path, projector=projector)
+    mean, std = tree_stats(data_dir)
     files = sorted((data_dir / "test").glob("*/*"))
     views = build_views("cifar", 16)
     out = []

@@ -67,42 +67,59 @@ def official_files(ckpt_path: Path, dest: Path, *, num_classes: int = 4) -> dict
     return paths
 
 
-def reference_features(run_ckpt: Path, data_dir: Path, split: str, *, image_size: int = 16,
-                       projector: bool = False) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                         torch.Tensor]:
-    """Slow reference: decode each PNG with PIL in sorted class/file order, normalise with the
-    tree's own train-split statistics (it is not CIFAR-10: `data.identify`; per channel, rounded
-    to 4 decimals), one image at a time through the eval-mode backbone in fp32."""
+def tree_stats(data_dir: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The tree's own train-split per-channel mean and std (it is not CIFAR-10: `data.identify`
+    normalises such a folder with its own statistics), rounded to 4 decimals as there."""
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255.0
+                       for f in sorted((data_dir / "train").glob("*/*"))])
+    return (tuple(np.round(pixels.mean(axis=(0, 1, 2)), 4).tolist()),
+            tuple(np.round(pixels.std(axis=(0, 1, 2)), 4).tolist()))
+
+
+def tree_images(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slow reference input: each PNG of `split` decoded with PIL in sorted class/file order,
+    normalised with `tree_stats`: float32 (N, 3, H, W) and the labels (N,)."""
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in tree_stats(data_dir))
+    xs, ys = [], []
+    for c, folder in enumerate(sorted(p for p in (data_dir / split).iterdir())):
+        for f in sorted(folder.iterdir()):
+            arr = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0
+            xs.append((torch.from_numpy(arr).permute(2, 0, 1) - mean) / std)
+            ys.append(c)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+
+
+def tiny_model(run_ckpt: Path, *, projector: bool = False
+               ) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The eval-mode backbone (and projector) of one of our checkpoints, rebuilt by hand."""
     from dimcollapse.models import build_backbone, build_projector
 
     ck = torch.load(run_ckpt, weights_only=True)
     m = ck["config"]["model"]
     bb = build_backbone(m["backbone"], stem=m["stem"])
     bb.load_state_dict(ck["backbone"])
-    bb.eval()
     pj = None
     if projector:
         pj = build_projector(m["projector"], 512, d0=m["d0"], hidden_dim=m["hidden_dim"],
                              out_dim=m["out_dim"], seed=ck["config"]["seed"])
         pj.load_state_dict(ck["projector"])
         pj.eval()
-    pixels = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255.0
-                       for f in sorted((data_dir / "train").glob("*/*"))])
-    mean = torch.tensor(np.round(pixels.mean(axis=(0, 1, 2)), 4), dtype=torch.float32)
-    std = torch.tensor(np.round(pixels.std(axis=(0, 1, 2)), 4), dtype=torch.float32)
-    mean, std = mean.view(3, 1, 1), std.view(3, 1, 1)
-    rs, zs, ys = [], [], []
-    classes = sorted(p.name for p in (data_dir / split).iterdir())
+    return bb.eval(), pj
+
+
+def reference_features(run_ckpt: Path, data_dir: Path, split: str, *, image_size: int = 16,
+                       projector: bool = False) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                         torch.Tensor]:
+    """Slow reference: `tree_images` one image at a time through the eval-mode backbone (and
+    projector) in fp32."""
+    bb, pj = tiny_model(run_ckpt, projector=projector)
+    images, ys = tree_images(data_dir, split)
+    assert images.shape[-1] == image_size
+    rs, zs = [], []
     with torch.no_grad():
-        for c, name in enumerate(classes):
-            for f in sorted((data_dir / split / name).iterdir()):
-                arr = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0
-                assert arr.shape[0] == image_size
-                x = ((torch.from_numpy(arr).permute(2, 0, 1) - mean) / std)[None]
-                r = bb(x)
-                rs.append(r[0])
-                if pj is not None:
-                    zs.append(pj(r)[0])
-                ys.append(c)
-    return (torch.stack(rs), torch.stack(zs) if zs else None,
-            torch.tensor(ys, dtype=torch.int64))
+        for x in images:
+            r = bb(x[None])
+            rs.append(r[0])
+            if pj is not None:
+                zs.append(pj(r)[0])
+    return torch.stack(rs), torch.stack(zs) if zs else None, ys

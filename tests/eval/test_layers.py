@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evalfakes import make_labelled_tree, train_tiny  # noqa: E402
+from evalfakes import make_labelled_tree, train_tiny, tree_images  # noqa: E402
 
 from dimcollapse.cli import main  # noqa: E402
 from dimcollapse.errors import UserError  # noqa: E402
@@ -32,23 +31,6 @@ def run(tmp_path_factory):
     data = make_labelled_tree(base / "data")
     torch.set_num_threads(1)
     return data, train_tiny(base / "run", data, base / "cache")
-
-
-def _tree_images(data: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 3, H, W) normalised with the tree's own train statistics (as `data.identify`, rounded
-    to 4 decimals), in sorted class/file order; and the labels."""
-    pixels = np.stack([np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255.0
-                       for f in sorted((data / "train").glob("*/*"))])
-    mean = torch.tensor(np.round(pixels.mean(axis=(0, 1, 2)), 4), dtype=torch.float32)
-    std = torch.tensor(np.round(pixels.std(axis=(0, 1, 2)), 4), dtype=torch.float32)
-    xs, ys = [], []
-    for c, folder in enumerate(sorted((data / split).iterdir())):
-        for f in sorted(folder.iterdir()):
-            arr = np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0
-            xs.append((torch.from_numpy(arr).permute(2, 0, 1) - mean.view(3, 1, 1))
-                      / std.view(3, 1, 1))
-            ys.append(c)
-    return torch.stack(xs), torch.tensor(ys)
 
 
 def _reference_eigenvalues(module: torch.nn.Module, layer: str, images: torch.Tensor
@@ -94,7 +76,7 @@ def test_our_run_default_layers_match_the_slow_reference(run, tmp_path):
     assert by["layer1"]["pooled"] and by["layer1"]["output_shape"][0] == 64
     assert not by["r"]["pooled"] and by["z"]["dim"] == 32
     model = load_layer_model(str(run_dir)).module
-    images, _ = _tree_images(data, "test")
+    images, _ = tree_images(data, "test")
     for layer, name in (("layer1", "backbone.layer1"), ("layer3", "backbone.layer3"),
                         ("hidden", "projector.2")):
         _close(_eigs(out, layer), _reference_eigenvalues(model, name, images))
@@ -186,7 +168,7 @@ def test_timm_file_and_pretrained_through_the_hub_loader(run, tmp_path, monkeypa
     assert main(["spectrum", "timm:resnet18", "--weights", str(weights), "--layers", "layer3",
                  "--dataset", "cifar10", "--data-dir", str(data), "--image-size", "16",
                  "--out", str(out), *FP32]) == 0
-    images, _ = _tree_images(data, "test")
+    images, _ = tree_images(data, "test")
     _close(_eigs(out, "layer3"), _reference_eigenvalues(net, "layer3", images))
     with pytest.raises(UserError, match="wrong shape: fc.weight, fc.bias"):
         load_layer_model("timm:resnet18", weights=str(head10))
@@ -219,7 +201,7 @@ def test_hub_local_repo_and_bad_layer_names(run, tmp_path):
     assert main(["spectrum", f"hub:{repo}:tiny", "--layers", "0,2", "--dataset", "cifar10",
                  "--data-dir", str(data), "--image-size", "16", "--out", str(out), *FP32]) == 0
     model = load_layer_model(f"hub:{repo}:tiny").module
-    images, _ = _tree_images(data, "test")
+    images, _ = tree_images(data, "test")
     _close(_eigs(out, "2"), _reference_eigenvalues(model, "2", images))
     assert _layers_json(out)["layers"][1]["output_shape"] == [6, 12, 12]
     assert _fails(["spectrum", f"hub:{repo}:tiny", "--layers", "3", "--data-dir", str(data),
