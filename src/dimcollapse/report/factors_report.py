@@ -105,7 +105,9 @@ def results_markdown(results: dict) -> str:
               f"- command: `{md.get('command')}`", f"- git sha: {md.get('git_sha')}",
               f"- runs: {results['total_jobs']} ({results['reused_arms']} reused); wall "
               f"{results['wall_s']:.0f} s, of it {results['arm_wall_s']:.0f} s in the runs; "
-              f"{results['threads']} threads; load average {results['load_average']}", ""]
+              f"{results['threads']} threads; load average "
+              f"{results['load_average']['start']:.2f} at start / "
+              f"{results['load_average']['end']:.2f} at end", ""]
     return "\n".join(lines)
 
 
