@@ -225,6 +225,7 @@ def _fails(argv: list[str]) -> int:
     (["spectrum", "{run}", "--layers", "r", "--space", "embedding"], "drop --space"),
     (["spectrum", "{run}", "--weights", "x.pth"], "--weights applies with --layers"),
     (["probe", "{run}", "--layers", "r", "--subvector", "4"], "drop one"),
+    (["probe", "{run}", "--layers", "r", "--l2", "0.1", "--select-l2"], "pass one"),
     (["spectrum", "torchvision:resnet18", "--weights", "nope.pth", "--layers", "fc"],
      "no such file"),
     (["spectrum", "timm:resnet18", "--weights", "{bad}", "--layers", "fc"],
@@ -238,6 +239,17 @@ def test_bad_input_is_one_clear_line(run, tmp_path, capsys, argv, message):
     flags = FP32 if argv[0] == "spectrum" else ["--quiet"]
     assert _fails([*argv, "--out", str(tmp_path / "o"), *flags]) != 0
     assert message in capsys.readouterr().err
+
+
+def test_the_result_lines_name_each_layer_and_the_files(run, tmp_path, capsys):
+    _, run_dir = run
+    out = tmp_path / "lines"
+    assert main(["spectrum", str(run_dir), "--layers", "layer2,z", "--out", str(out),
+                 "--feature-precision", "fp32", "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("layer2 (backbone.layer2, d=128): ")
+    assert lines[1].startswith("z (projector, d=32): ") and "RankMe" in lines[1]
+    assert lines[2] == f"-> {out / 'layers.json'}, {out / 'layers.md'}, {out / 'layers.png'}"
 
 
 def test_read_state_dict_rejects_non_tensor_files(tmp_path):

@@ -123,15 +123,11 @@ def _run_layers(args, log) -> int:
     if args.layers is None:
         raise UserError(f"{args.target}: pass --layers NAME,NAME,... (its named_modules() "
                         "names)")
-    if args.l2 is not None and args.select_l2:
-        raise UserError("--l2 and --select-l2 both set the probe's regularisation: pass one")
     layers = None if args.layers == "default" else parse_layers(args.layers)
     results, paths = run_layers(args.target, layers, EvalOptions.from_args(args), out=args.out,
                                 weights=args.weights, probe=True, l2=args.l2,
                                 select_l2=args.select_l2, knn=not args.no_knn,
                                 train_subset=args.train_subset, log=log)
     if not args.quiet:
-        for line in result_lines(results):
-            print(line)
-        print(f"-> {paths['json']}, {paths['md']}, {paths['png']}")
+        print("\n".join(result_lines(results, paths)))
     return 0

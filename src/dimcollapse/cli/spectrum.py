@@ -228,9 +228,7 @@ def _run_layers(args) -> int:
                        "threshold": args.threshold, "raw_samples": args.raw_samples},
         log=log)
     if not args.quiet:
-        for line in result_lines(results):
-            print(line)
-        print(f"-> {paths['json']}, {paths['md']}, {paths['png']}")
+        print("\n".join(result_lines(results, paths)))
     return 0
 
 

@@ -82,8 +82,8 @@ def run_layers(spec: str, layers: Sequence[str] | None, options: EvalOptions, *,
     return results, paths
 
 
-def result_lines(results: Sequence[LayerResult]) -> list[str]:
-    """One printed line per layer."""
+def result_lines(results: Sequence[LayerResult], paths: dict[str, Path]) -> list[str]:
+    """What the commands print: one line per layer, then the files written."""
     lines = []
     for r in results:
         s = r.spectrum
@@ -92,4 +92,5 @@ def result_lines(results: Sequence[LayerResult]) -> list[str]:
         of = f" of the {s.max_rank} measurable" if s.unmeasured_dims else ""
         lines.append(f"{r.layer} ({r.module}, d={s.dim}): {s.collapsed_dims}{of} collapsed "
                      f"(< {s.threshold:g} x max), RankMe {rankme}, collapse: {s.collapse}{probe}")
+    lines.append(f"-> {paths['json']}, {paths['md']}, {paths['png']}")
     return lines

@@ -201,6 +201,8 @@ def measure_layers(model: LayerModel, layers: Sequence[str], data: DataSpec, *,
                    log: Callable[[str], None] = lambda m: None) -> list[LayerResult]:
     """Spectra of every layer on the held-out split (+ probes fitted on the train split)."""
     layers = check_layers(model, layers)
+    if l2 is not None and select:  # before any extraction
+        raise UserError("--l2 and --select-l2 both set the probe's regularisation: pass one")
 
     def split(name: str) -> LayerFeatures:
         ds = build_dataset(data.dataset, data.data_dir,
